@@ -1,0 +1,174 @@
+"""The `bertner` command: the only place that parses flags, prints, sets up logging and exits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bertner.config import load_config
+
+logger = logging.getLogger("bertner")
+
+
+def _add_train(commands: Any) -> None:
+    p = commands.add_parser("train", help="fine-tune an encoder on a CoNLL dataset, then score valid and test")
+    p.add_argument("--data", required=True, help="a folder with train/valid/test CoNLL files, or hf:owner/name")
+    p.add_argument("--output", required=True, type=Path, help="run folder for checkpoints, metrics and the model")
+    p.add_argument("--config", type=Path, help="a TOML file with [data], [model] and [train] tables")
+    p.add_argument("--encoder", help="minilm-l6, a hub id or a local model folder")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--alignment", choices=["first", "all"], help="label the first sub-token or all (B->I)")
+    p.add_argument("--case-features", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--limit-train", type=int, help="use only the first N training sentences")
+    p.add_argument("--limit-eval", type=int, help="use only the first N valid and test sentences")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    p.add_argument("--no-test", action="store_true", help="skip scoring the test split after training")
+
+
+def _add_evaluate(commands: Any) -> None:
+    p = commands.add_parser("evaluate", help="score a trained model on a CoNLL file with conlleval's rules")
+    p.add_argument("--model", required=True, type=Path, help="a run folder written by `bertner train`")
+    p.add_argument("--data", required=True, type=Path, help="a CoNLL file, or a folder (see --split)")
+    p.add_argument("--split", choices=["valid", "test"], default="test", help="which file of a folder")
+    p.add_argument("--output", type=Path, help="folder for metrics.json and predictions.conll")
+    p.add_argument("--batch-size", type=int, default=64)
+
+
+def _add_predict(commands: Any) -> None:
+    p = commands.add_parser("predict", help="find entities in raw text; one JSON line per input text")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--text", help="one text to tag")
+    source.add_argument("--input", type=Path, help="a UTF-8 file with one text per line")
+    p.add_argument("--model", required=True, type=Path, help="a run folder written by `bertner train`")
+    p.add_argument("--batch-size", type=int, default=64)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bertner", description="Named-entity recognition with BERT-family encoders.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_predict(commands)
+    return parser
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    return {
+        "data": {"limit_train": args.limit_train, "limit_eval": args.limit_eval, "alignment": args.alignment},
+        "model": {"encoder": args.encoder, "case_features": args.case_features},
+        "train": {
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "weight_decay": args.weight_decay,
+            "seed": args.seed,
+        },
+    }
+
+
+def _print_scores(name: str, metrics: dict[str, Any]) -> None:
+    overall = metrics["overall"]
+    print(
+        f"{name}: precision {overall['precision'] * 100:.2f}  recall {overall['recall'] * 100:.2f}  "
+        f"F1 {overall['f1'] * 100:.2f}  accuracy {overall['accuracy'] * 100:.2f}"
+    )
+    for entity_type, row in metrics["per_type"].items():
+        print(
+            f"  {entity_type:>6}: P {row['precision'] * 100:6.2f}  "
+            f"R {row['recall'] * 100:6.2f}  F1 {row['f1'] * 100:6.2f}"
+        )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from bertner.data.corpus import load_corpus
+    from bertner.inference.evaluate import evaluate_sentences, write_evaluation
+    from bertner.model.build import load_model
+    from bertner.training.trainer import train_model
+
+    config = load_config(args.config, _train_overrides(args))
+    corpus = load_corpus(args.data, config.data)
+    logger.info(
+        "train %d, valid %d, test %d sentences; labels %s",
+        len(corpus.train),
+        len(corpus.valid),
+        len(corpus.test),
+        ", ".join(corpus.label_set.labels),
+    )
+    result = train_model(config, corpus, args.output, resume=args.resume, progress=not args.quiet)
+    print(f"trained in {result.train_seconds / 60:.1f} min; best valid F1 {result.best_valid_f1 * 100:.2f}")
+    model = load_model(args.output)
+    splits = {"valid": corpus.valid} if args.no_test else {"valid": corpus.valid, "test": corpus.test}
+    for split, sentences in splits.items():
+        evaluation = evaluate_sentences(model, sentences, progress=not args.quiet)
+        write_evaluation(evaluation, args.output / "eval" / split)
+        _print_scores(split, evaluation.scores.to_dict())
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from bertner.data.corpus import read_split
+    from bertner.inference.evaluate import evaluate_sentences, write_evaluation
+    from bertner.model.build import load_model
+
+    model = load_model(args.model)
+    sentences = read_split(args.data, args.split, model.config.data)
+    evaluation = evaluate_sentences(model, sentences, args.batch_size, progress=not args.quiet)
+    output = args.output or args.model / "eval" / (args.data.stem if args.data.is_file() else args.split)
+    write_evaluation(evaluation, output)
+    _print_scores(str(args.data), evaluation.scores.to_dict())
+    print(f"wrote {output / 'metrics.json'} and {output / 'predictions.conll'}")
+    return 0
+
+
+def _texts(args: argparse.Namespace) -> list[str]:
+    if args.text is not None:
+        return [args.text]
+    if args.input is not None:
+        try:
+            return args.input.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{args.input}: not valid UTF-8 at byte {error.start}") from error
+        except OSError as error:
+            raise ValueError(f"{args.input}: cannot read: {error.strerror}") from error
+    return sys.stdin.read().splitlines()
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from bertner.inference.predictor import Predictor
+
+    predictor = Predictor.load(args.model, batch_size=args.batch_size)
+    texts = _texts(args)
+    for text, entities in zip(texts, predictor.predict(texts, progress=not args.quiet), strict=True):
+        print(json.dumps({"text": text, "entities": [e.to_dict() for e in entities]}, ensure_ascii=False))
+    return 0
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"bertner {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The one place where settings and their defaults live.
+
+A :class:`Config` is built from defaults, then a TOML file, then command-line overrides, in that
+order (:func:`load_config`). The resolved config is written into every run directory
+(:func:`save_config`) so that a run can be reproduced and a saved model knows how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+import tomllib
+
+CONFIG_FILENAME = "bertner.toml"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How CoNLL files are read and turned into encoder inputs."""
+
+    tag_column: int = -1
+    """Index of the tag column in each line; -1 is the last column."""
+    scheme: str = "auto"
+    """Tag scheme of the input files: auto, IOB1, IOB2 or BIOES. Converted to IOB2 internally."""
+    alignment: str = "first"
+    """Which sub-tokens carry a word's label: `first` (the paper's default) or `all` (B->I on continuations)."""
+    max_length: int = 256
+    """Most sub-tokens per encoder input, special tokens included. Longer sentences are windowed, never cut."""
+    window_overlap: int = 32
+    """Sub-tokens of context shared by two neighbouring windows of a long sentence."""
+    limit_train: int | None = None
+    """Use only the first N training sentences (for quick runs)."""
+    limit_eval: int | None = None
+    """Use only the first N sentences of valid and test (for quick runs)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What network is trained."""
+
+    encoder: str = "minilm-l6"
+    """A named offline encoder (minilm-l6), a hub id or a local folder."""
+    case_features: bool = False
+    """Add a learned word-shape embedding (lower, Title, UPPER, ...) to the input embeddings.
+    Uncased encoders lose capitalisation, one of the strongest NER cues (docs/FIELD.md)."""
+    classifier_dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the network is trained. The defaults are the paper's hyperparameters."""
+
+    epochs: int = 3
+    lr: float = 3e-5
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    weight_decay: float = 0.1
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    patience: int = 3
+    """Stop when valid F1 has not improved for this many epochs."""
+    group_by_length: bool = True
+    """Batch sentences of similar length together, so that little compute is spent on padding."""
+    bf16: bool = False
+    """Run forward and backward under bfloat16 autocast."""
+    lr_scheduler: str = "linear"
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {
+            section.name: {k: v for k, v in dataclasses.asdict(getattr(self, section.name)).items() if v is not None}
+            for section in fields(self)
+        }
+
+
+_SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def _section_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    for key, value in values.items():
+        if key not in known:
+            raise ValueError(f"{where}: unknown key {key!r}; expected one of {sorted(known)}")
+        expected = known[key].type
+        if isinstance(expected, str) and "float" in expected and isinstance(value, int):
+            values[key] = float(value)
+    return cls(**{**dataclasses.asdict(cls()), **values})
+
+
+def config_from_dict(raw: dict[str, Any], where: str = "config") -> Config:
+    """Build a Config from nested dicts (as read from TOML); unknown sections or keys are errors."""
+    sections: dict[str, Any] = {}
+    for name, values in raw.items():
+        if name not in _SECTIONS:
+            raise ValueError(f"{where}: unknown section [{name}]; expected one of {sorted(_SECTIONS)}")
+        if not isinstance(values, dict):
+            raise ValueError(f"{where}: [{name}] must be a table")
+        sections[name] = _section_from_dict(_SECTIONS[name], dict(values), f"{where} [{name}]")
+    config = Config(**sections)
+    validate(config)
+    return config
+
+
+def load_config(path: Path | None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """Defaults, then the TOML file at `path` (if any), then `overrides` ({section: {key: value}})."""
+    raw: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{path}: not valid TOML: {error}") from error
+        except OSError as error:
+            raise ValueError(f"{path}: cannot read config: {error.strerror}") from error
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    return config_from_dict(raw, where=str(path) if path else "config")
+
+
+def save_config(config: Config, run_dir: Path) -> Path:
+    path = run_dir / CONFIG_FILENAME
+    path.write_text(tomli_w.dumps(config.to_dict()), encoding="utf-8")
+    return path
+
+
+def read_saved_config(run_dir: Path) -> Config:
+    return load_config(run_dir / CONFIG_FILENAME)
+
+
+def validate(config: Config) -> None:
+    """Reject settings that cannot work, naming the field."""
+    checks = [
+        (config.data.alignment in ("first", "all"), "data.alignment must be 'first' or 'all'"),
+        (
+            config.data.scheme in ("auto", "IOB1", "IOB2", "BIOES"),
+            "data.scheme must be auto, IOB1, IOB2 or BIOES",
+        ),
+        (config.data.max_length >= 8, "data.max_length must be at least 8"),
+        (
+            0 <= config.data.window_overlap < config.data.max_length // 2,
+            "data.window_overlap must be in [0, max_length / 2)",
+        ),
+        (config.train.epochs >= 1, "train.epochs must be at least 1"),
+        (config.train.lr > 0, "train.lr must be positive"),
+        (config.train.batch_size >= 1, "train.batch_size must be at least 1"),
+        (config.train.patience >= 1, "train.patience must be at least 1"),
+        (0 <= config.model.classifier_dropout < 1, "model.classifier_dropout must be in [0, 1)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(f"invalid config: {message}")

@@ -1,0 +1,183 @@
+"""Words -> encoder inputs, with long sentences split into overlapping windows.
+
+No sentence is ever truncated (docs/FIELD.md #1, #3): a sentence longer than the encoder's limit is
+cut into windows that share some context, and each word is *owned* by exactly one window. Only the
+owner labels the word in training and predicts it in evaluation and prediction, so every word gets
+exactly one label and one prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bertner.config import DataConfig
+from bertner.data.alignment import align_all, align_first
+from bertner.data.features import PAD_SHAPE, word_shape
+from bertner.labels import LabelSet
+
+
+@dataclass(frozen=True)
+class Span:
+    """A window over words [start, end) that owns (predicts) the words [own_start, own_end)."""
+
+    start: int
+    end: int
+    own_start: int
+    own_end: int
+
+
+@dataclass(frozen=True)
+class Window:
+    """One encoder input. `word_ids[k]` is the sentence word of sub-token k (None for special tokens)."""
+
+    sentence: int
+    input_ids: tuple[int, ...]
+    word_ids: tuple[int | None, ...]
+    own_start: int
+    own_end: int
+    shape_ids: tuple[int, ...]
+    labels: tuple[int, ...] | None = None
+
+    def features(self) -> dict[str, list[int]]:
+        """The model inputs of this window, unpadded."""
+        item = {"input_ids": list(self.input_ids), "shape_ids": list(self.shape_ids)}
+        if self.labels is not None:
+            item["labels"] = list(self.labels)
+        return item
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The ids a tokenizer puts before and after a single sequence ([CLS] ... [SEP] for BERT)."""
+
+    prefix: tuple[int, ...]
+    suffix: tuple[int, ...]
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> SpecialTokens:
+        probe = tokenizer([["a"]], is_split_into_words=True, add_special_tokens=True)
+        ids, word_ids = probe["input_ids"][0], probe.word_ids(0)
+        content = [k for k, w in enumerate(word_ids) if w is not None]
+        return cls(tuple(ids[: content[0]]), tuple(ids[content[-1] + 1 :]))
+
+    def __len__(self) -> int:
+        return len(self.prefix) + len(self.suffix)
+
+
+def plan_windows(piece_counts: Sequence[int], budget: int, overlap: int) -> list[Span]:
+    """Cover words with windows of at most `budget` sub-tokens, neighbours sharing about `overlap`.
+
+    Each word's count must be in [1, budget]. Where two windows overlap, the first owns the first half of
+    the shared words and the second owns the rest, so each word keeps context on both sides.
+    """
+    n = len(piece_counts)
+    if n == 0:
+        return []
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end, total = start, 0
+        while end < n and total + piece_counts[end] <= budget:
+            total += piece_counts[end]
+            end += 1
+        bounds.append((start, end))
+        if end == n:
+            break
+        next_start, shared = end, 0
+        while next_start - 1 > start and shared + piece_counts[next_start - 1] <= overlap:
+            next_start -= 1
+            shared += piece_counts[next_start]
+        start = next_start
+    cuts = [0] + [(bounds[i + 1][0] + bounds[i][1]) // 2 for i in range(len(bounds) - 1)] + [n]
+    spans = [Span(s, e, cuts[i], cuts[i + 1]) for i, (s, e) in enumerate(bounds)]
+    return [span for span in spans if span.own_end > span.own_start]
+
+
+@dataclass(frozen=True)
+class EncodingPlan:
+    """Everything needed to turn words into windows for one tokenizer."""
+
+    tokenizer: Any
+    max_length: int
+    overlap: int
+    alignment: str = "first"
+    inside_of: tuple[int, ...] = ()
+
+    @classmethod
+    def for_config(cls, config: DataConfig, tokenizer: Any, label_set: LabelSet) -> EncodingPlan:
+        return cls(
+            tokenizer,
+            min(config.max_length, model_limit(tokenizer)),
+            config.window_overlap,
+            config.alignment,
+            tuple(label_set.inside_of()),
+        )
+
+    def specials(self) -> SpecialTokens:
+        return SpecialTokens.of(self.tokenizer)
+
+
+def model_limit(tokenizer: Any) -> int:
+    """The most sub-tokens the encoder takes; some tokenizers report a huge sentinel when none is recorded."""
+    limit = getattr(tokenizer, "model_max_length", 512)
+    return limit if 8 <= limit <= 100_000 else 512
+
+
+def _word_pieces(tokenizer: Any, words: Sequence[str], ids: list[int], word_ids: list[int | None]) -> list[list[int]]:
+    pieces: list[list[int]] = [[] for _ in words]
+    for token, word in zip(ids, word_ids, strict=True):
+        if word is not None:
+            pieces[word].append(token)
+    # A word the tokenizer drops entirely (control characters, some symbols) still needs a prediction.
+    return [p if p else [tokenizer.unk_token_id] for p in pieces]
+
+
+def encode(
+    plan: EncodingPlan,
+    sentences: Sequence[Sequence[str]],
+    word_labels: Sequence[Sequence[int]] | None = None,
+) -> list[Window]:
+    """Tokenise whole sentences at once and cut each into windows of at most `plan.max_length` sub-tokens."""
+    specials = plan.specials()
+    budget = plan.max_length - len(specials)
+    if budget < 1:
+        raise ValueError(f"max_length {plan.max_length} leaves no room beside {len(specials)} special tokens")
+    batch = plan.tokenizer([list(words) for words in sentences], is_split_into_words=True, add_special_tokens=False)
+    windows: list[Window] = []
+    for index, words in enumerate(sentences):
+        pieces = _word_pieces(plan.tokenizer, words, batch["input_ids"][index], batch.word_ids(index))
+        pieces = [p[:budget] for p in pieces]
+        shapes = [word_shape(w) for w in words]
+        labels = word_labels[index] if word_labels is not None else None
+        for span in plan_windows([len(p) for p in pieces], budget, plan.overlap):
+            windows.append(_window(plan, specials, index, span, pieces, shapes, labels))
+    return windows
+
+
+def _window(
+    plan: EncodingPlan,
+    specials: SpecialTokens,
+    sentence: int,
+    span: Span,
+    pieces: list[list[int]],
+    shapes: list[int],
+    labels: Sequence[int] | None,
+) -> Window:
+    ids = list(specials.prefix)
+    word_ids: list[int | None] = [None] * len(specials.prefix)
+    for word in range(span.start, span.end):
+        ids += pieces[word]
+        word_ids += [word] * len(pieces[word])
+    ids += specials.suffix
+    word_ids += [None] * len(specials.suffix)
+    shape_ids = [PAD_SHAPE if w is None else shapes[w] for w in word_ids]
+    aligned = None
+    if labels is not None:
+        owned = range(span.own_start, span.own_end)
+        if plan.alignment == "all":
+            aligned = tuple(align_all(word_ids, labels, plan.inside_of, owned))
+        else:
+            aligned = tuple(align_first(word_ids, labels, owned))
+    return Window(sentence, tuple(ids), tuple(word_ids), span.own_start, span.own_end, tuple(shape_ids), aligned)
