@@ -1,0 +1,177 @@
+"""Time bertner's training against HF's own token-classification recipe, side by side in one run.
+
+The anchor is the recipe of HF's `run_ner.py`: `AutoModelForTokenClassification`, the tokenizer with
+truncation, labels on the first sub-token, `DataCollatorForTokenClassification`, random batches, the
+`Trainer`. Both sides get the same encoder, training slice, valid slice, hyperparameters, seed, and
+one valid evaluation per epoch; both are scored with bertner's conlleval scorer at word level.
+
+    python bench/train_speed.py --data ../shared/data/conll2003 --limit-train 3000 --limit-eval 500 --epochs 2
+
+Prints both wall times, their ratio (target: bertner <= 0.6x the anchor), and both valid F1s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import (
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    DataCollatorForTokenClassification,
+    Trainer,
+    TrainingArguments,
+)
+
+from bertner.config import load_config
+from bertner.data.conll import Sentence
+from bertner.data.corpus import load_corpus
+from bertner.evaluation.metrics import score
+from bertner.labels import LabelSet
+from bertner.model.encoders import resolve_encoder
+from bertner.training.trainer import train_model
+
+
+def _hf_features(tokenizer, sentences: list[Sentence], label_set: LabelSet) -> list[dict]:
+    ids = label_set.label2id
+    encoded = tokenizer([list(s.words) for s in sentences], is_split_into_words=True, truncation=True)
+    features = []
+    for index, sentence in enumerate(sentences):
+        labels, previous = [], None
+        for word in encoded.word_ids(index):
+            labels.append(-100 if word is None or word == previous else ids[sentence.tags[word]])
+            previous = word
+        features.append(
+            {
+                "input_ids": encoded["input_ids"][index],
+                "attention_mask": encoded["attention_mask"][index],
+                "labels": labels,
+            }
+        )
+    return features
+
+
+def _hf_word_tags(predictions: np.ndarray, features: list[dict], label_set: LabelSet) -> list[list[str]]:
+    tags = []
+    for row, feature in zip(predictions, features, strict=True):
+        tags.append([label_set.labels[p] for p, gold in zip(row, feature["labels"], strict=False) if gold != -100])
+    return tags
+
+
+def run_anchor(args: argparse.Namespace, train: list[Sentence], valid: list[Sentence], label_set: LabelSet) -> dict:
+    path = resolve_encoder(args.encoder)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(args.seed)
+    model = AutoModelForTokenClassification.from_pretrained(
+        path, num_labels=len(label_set), id2label=label_set.id2label, label2id=label_set.label2id
+    )
+    train_features = _hf_features(tokenizer, train, label_set)
+    valid_features = _hf_features(tokenizer, valid, label_set)
+    gold = [list(s.tags) for s in valid]
+    history: list[float] = []
+
+    def compute_metrics(prediction) -> dict[str, float]:
+        predicted = _hf_word_tags(prediction.predictions.argmax(-1), valid_features, label_set)
+        history.append(score(gold, predicted).overall.f1)
+        return {"f1": history[-1]}
+
+    with tempfile.TemporaryDirectory() as output:
+        trainer = Trainer(
+            model=model,
+            args=TrainingArguments(
+                output_dir=output,
+                num_train_epochs=args.epochs,
+                learning_rate=args.lr,
+                per_device_train_batch_size=args.batch_size,
+                per_device_eval_batch_size=64,
+                weight_decay=args.weight_decay,
+                seed=args.seed,
+                eval_strategy="epoch",
+                save_strategy="no",
+                logging_strategy="epoch",
+                report_to="none",
+                use_cpu=True,
+                disable_tqdm=True,
+            ),
+            train_dataset=train_features,
+            eval_dataset=valid_features,
+            data_collator=DataCollatorForTokenClassification(tokenizer),
+            processing_class=tokenizer,
+            compute_metrics=compute_metrics,
+        )
+        started = time.monotonic()
+        trainer.train()
+        elapsed = time.monotonic() - started
+    return {"seconds": elapsed, "valid_f1_per_epoch": history, "valid_f1": history[-1]}
+
+
+def run_bertner(args: argparse.Namespace) -> dict:
+    config = load_config(
+        args.config,
+        {
+            "data": {"limit_train": args.limit_train, "limit_eval": args.limit_eval},
+            "model": {"encoder": args.encoder},
+            "train": {
+                "epochs": args.epochs,
+                "lr": args.lr,
+                "batch_size": args.batch_size,
+                "weight_decay": args.weight_decay,
+                "seed": args.seed,
+                "patience": args.epochs,
+            },
+        },
+    )
+    corpus = load_corpus(args.data, config.data)
+    with tempfile.TemporaryDirectory() as output:
+        started = time.monotonic()
+        result = train_model(config, corpus, Path(output), progress=False)
+        elapsed = time.monotonic() - started
+        lines = (Path(output) / "metrics.jsonl").read_text().splitlines()
+    history = [json.loads(line)["valid"]["f1"] for line in lines]
+    return {"seconds": elapsed, "train_seconds": result.train_seconds, "valid_f1_per_epoch": history,
+            "valid_f1": history[-1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/conll2003")
+    parser.add_argument("--encoder", default="minilm-l6")
+    parser.add_argument("--config", type=Path, help="bertner config for its side (defaults: the paper's)")
+    parser.add_argument("--limit-train", type=int, default=3000)
+    parser.add_argument("--limit-eval", type=int, default=500)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=3e-5)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--weight-decay", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    config = load_config(None, {"data": {"limit_train": args.limit_train, "limit_eval": args.limit_eval}})
+    corpus = load_corpus(args.data, config.data)
+    anchor = run_anchor(args, list(corpus.train), list(corpus.valid), corpus.label_set)
+    ours = run_bertner(args)
+    report = {
+        "date": date.today().isoformat(),
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "slice": {"train": len(corpus.train), "valid": len(corpus.valid), "epochs": args.epochs},
+        "hf_recipe": anchor,
+        "bertner": ours,
+        "time_ratio": ours["seconds"] / anchor["seconds"],
+    }
+    print(json.dumps(report, indent=2))
+    print(
+        f"HF recipe {anchor['seconds']:.0f} s, valid F1 {anchor['valid_f1'] * 100:.2f} | "
+        f"bertner {ours['seconds']:.0f} s, valid F1 {ours['valid_f1'] * 100:.2f} | "
+        f"ratio {report['time_ratio']:.2f}x (target <= 0.60x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
