@@ -87,14 +87,30 @@ class Config:
 _SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _check_type(key: str, value: Any, annotation: str, where: str) -> None:
+    """Reject a value of the wrong type: `bf16 = "false"` would otherwise be true, `max_length = "256"` a crash."""
+    allowed = [name.strip() for name in annotation.split("|")]
+    checked = [name for name in allowed if name in _TYPES]
+    if not checked or (value is None and "None" in allowed):
+        return
+    # bool is a subclass of int, but `epochs = true` is a mistake, not 1.
+    if not any(isinstance(value, _TYPES[name]) and (name == "bool" or not isinstance(value, bool)) for name in checked):
+        raise ValueError(f"{where}: {key} must be {' or '.join(allowed)}, not {value!r}")
+
+
 def _section_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     for key, value in values.items():
         if key not in known:
             raise ValueError(f"{where}: unknown key {key!r}; expected one of {sorted(known)}")
         expected = known[key].type
-        if isinstance(expected, str) and "float" in expected and isinstance(value, int):
-            values[key] = float(value)
+        if isinstance(expected, str):
+            _check_type(key, value, expected, where)
+            if "float" in expected and isinstance(value, int):
+                values[key] = float(value)
     return cls(**{**dataclasses.asdict(cls()), **values})
 
 

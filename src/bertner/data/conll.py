@@ -18,6 +18,15 @@ from bertner.labels import OUTSIDE, Scheme, detect_scheme, first_illegal, split_
 
 DOCSTART = "-DOCSTART-"
 _SEPARATOR = re.compile(r"[ \t]+")
+# Only these end a line. str.splitlines() also breaks at \x0b, \x0c, \x1c-\x1e, \x85, U+2028 and U+2029,
+# which then split a word in two and shift every later line number.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# What each scheme allows, for the message of an illegal sequence.
+_RULES = {
+    Scheme.IOB1: "B-X may only follow I-X or B-X (IOB1 opens entities with I-)",
+    Scheme.IOB2: "I-X may only follow B-X or I-X",
+    Scheme.BIOES: "I-X and E-X may only follow B-X or I-X; B-, S- and O may not follow B- or I-",
+}
 
 
 class ConllFormatError(ValueError):
@@ -60,18 +69,20 @@ def _decode(path: Path) -> str:
     except OSError as error:
         raise ConllFormatError(f"{path}: cannot read: {error.strerror}") from error
     try:
-        return data.decode("utf-8")
+        # Editors on Windows often start UTF-8 files with a byte-order mark; it is not part of the first word.
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        lines = _LINE_BREAK.split(data[: error.start].decode("utf-8"))
         bad = data[error.start : error.start + 1].hex()
-        raise ConllFormatError(f"{path}:{line}: not valid UTF-8 (byte 0x{bad} at column {column})") from error
+        raise ConllFormatError(
+            f"{path}:{len(lines)}: not valid UTF-8 (byte 0x{bad} at column {len(lines[-1]) + 1})"
+        ) from error
 
 
 def _blocks(path: Path, text: str) -> Iterable[list[_RawLine] | None]:
     """Yield each sentence's lines; None marks a -DOCSTART- line."""
     block: list[_RawLine] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         stripped = line.rstrip()
         if not stripped.strip():
             if block:
@@ -115,7 +126,8 @@ def read_conll(path: Path | str, tag_column: int = -1, scheme: str = "auto") -> 
     seen_docstart = False
     for block in _blocks(path, text):
         if block is None:
-            document += 1 if seen_docstart else 0
+            # Sentences before the first -DOCSTART- form a document of their own.
+            document += 1 if seen_docstart or raw else 0
             seen_docstart, new_document = True, True
             continue
         if expected_columns is None:
@@ -136,13 +148,26 @@ def read_conll(path: Path | str, tag_column: int = -1, scheme: str = "auto") -> 
     for block, tags, doc, starts in raw:
         bad = first_illegal(tags, resolved)
         if bad is not None:
-            before = tags[bad - 1] if bad > 0 else "the sentence start"
-            raise ConllFormatError(
-                f"{path}:{block[bad].number}: illegal {resolved.value} sequence: {tags[bad]!r} after {before!r}"
-            )
+            raise ConllFormatError(f"{path}:{block[bad].number}: {_explain_illegal(tags, bad, resolved)}")
         words = tuple(line.fields[0] for line in block)
         sentences.append(Sentence(words, tuple(to_iob2(tags, resolved)), doc, starts, str(path), block[0].number))
     return sentences
+
+
+def _explain_illegal(tags: Sequence[str], bad: int, scheme: Scheme) -> str:
+    """Why `tags[bad]` is illegal: a forbidden transition, or (BIOES) an entity left open at the sentence end."""
+    prefix, entity_type = split_tag(tags[bad])
+    # Closing the entity makes the sequence legal exactly when the only fault is that it is still open.
+    unclosed = (
+        scheme is Scheme.BIOES
+        and bad == len(tags) - 1
+        and prefix in ("B", "I")
+        and first_illegal([*tags, f"E-{entity_type}"], scheme) is None
+    )
+    if unclosed:
+        return f"illegal BIOES sequence: {tags[bad]!r} leaves an entity open at the sentence end (expected E- or S-)"
+    before = tags[bad - 1] if bad > 0 else "the sentence start"
+    return f"illegal {scheme.value} sequence: {tags[bad]!r} after {before!r} ({_RULES[scheme]})"
 
 
 def check_known_tags(sentences: Sequence[Sentence], known: Iterable[str]) -> None:

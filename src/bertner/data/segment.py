@@ -13,7 +13,9 @@ from functools import cache
 
 from tokenizers import Regex, pre_tokenizers
 
-_WORD_PATTERN = r"(?:\p{L}\.){2,}|\p{N}+(?:[.,:/-]\p{N}+)*|[\p{L}\p{N}_]+(?:['’\-&][\p{L}\p{N}_]+)*|\S"
+# Combining marks (\p{M}) belong to their letter: without them a decomposed `Zürich` or any Devanagari
+# word would be cut apart at every accent or vowel sign.
+_WORD_PATTERN = r"(?:\p{L}\p{M}*\.){2,}|\p{N}+(?:[.,:/-]\p{N}+)*|[\p{L}\p{M}\p{N}_]+(?:['’\-&][\p{L}\p{M}\p{N}_]+)*|\S"
 
 
 @dataclass(frozen=True)

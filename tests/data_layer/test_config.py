@@ -1,0 +1,154 @@
+"""Settings: defaults, TOML, overrides, errors that name the key, and the saved-config round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from bertner.config import (
+    CONFIG_FILENAME,
+    Config,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    load_config,
+    read_saved_config,
+    save_config,
+)
+
+
+def _toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults() -> None:
+    config = load_config(None)
+    assert config == Config()
+    assert (config.data.tag_column, config.data.scheme, config.data.alignment) == (-1, "auto", "first")
+    assert (config.data.max_length, config.data.window_overlap) == (256, 32)
+    assert config.data.limit_train is None and config.data.limit_eval is None
+    # The paper's hyperparameters.
+    assert (config.train.lr, config.train.epochs, config.train.batch_size, config.train.weight_decay) == (
+        3e-5,
+        3,
+        16,
+        0.1,
+    )
+
+
+def test_toml_file(tmp_path: Path) -> None:
+    path = _toml(
+        tmp_path,
+        '[data]\nalignment = "all"\nmax_length = 128\n\n[model]\ncase_features = true\n\n[train]\nlr = 1\nepochs = 2\n',
+    )
+    config = load_config(path)
+    assert config.data == DataConfig(alignment="all", max_length=128)
+    assert config.model == ModelConfig(case_features=True)
+    assert config.train == TrainConfig(lr=1.0, epochs=2)
+    assert isinstance(config.train.lr, float)  # a TOML integer for a float field becomes a float
+
+
+def test_overrides_win_over_the_file(tmp_path: Path) -> None:
+    path = _toml(tmp_path, "[train]\nepochs = 2\nseed = 7\n[data]\nlimit_train = 100\n")
+    config = load_config(path, {"train": {"epochs": 5, "seed": None}, "model": {"encoder": "/models/x"}})
+    assert config.train.epochs == 5
+    assert config.train.seed == 7  # a None override means "not given", not "set to None"
+    assert config.data.limit_train == 100
+    assert config.model.encoder == "/models/x"
+
+
+def test_unknown_section_names_it(tmp_path: Path) -> None:
+    path = _toml(tmp_path, "[optimiser]\nlr = 1e-4\n")
+    with pytest.raises(
+        ValueError, match=r"unknown section \[optimiser\]; expected one of \['data', 'model', 'train'\]"
+    ):
+        load_config(path)
+
+
+def test_unknown_key_names_it(tmp_path: Path) -> None:
+    path = _toml(tmp_path, "[data]\nmax_len = 128\n")
+    with pytest.raises(ValueError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path} [data]: unknown key 'max_len'")
+    assert "'max_length'" in message
+
+
+def test_unknown_override_key_names_it() -> None:
+    with pytest.raises(ValueError, match="config \\[train\\]: unknown key 'learning_rate'"):
+        load_config(None, {"train": {"learning_rate": 1e-4}})
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        ("data", {"alignment": "x"}, "data.alignment must be 'first' or 'all'"),
+        ("data", {"scheme": "BIO"}, "data.scheme must be auto, IOB1, IOB2 or BIOES"),
+        ("data", {"max_length": 4}, "data.max_length must be at least 8"),
+        ("data", {"max_length": 64, "window_overlap": 32}, "data.window_overlap must be in [0, max_length / 2)"),
+        ("data", {"window_overlap": -1}, "data.window_overlap must be in [0, max_length / 2)"),
+        ("train", {"epochs": 0}, "train.epochs must be at least 1"),
+        ("train", {"lr": 0.0}, "train.lr must be positive"),
+        ("model", {"classifier_dropout": 1.0}, "model.classifier_dropout must be in [0, 1)"),
+    ],
+)
+def test_invalid_values(section: str, values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        load_config(None, {section: values})
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[data]\nmax_length = "256"\n', "max_length must be int, not '256'"),
+        ('[train]\nbf16 = "false"\n', "bf16 must be bool, not 'false'"),
+        ("[train]\nepochs = true\n", "epochs must be int, not True"),
+        ('[train]\nlr = "3e-5"\n', "lr must be float, not '3e-5'"),
+        ("[data]\nlimit_train = 1.5\n", "limit_train must be int or None, not 1.5"),
+        ("[model]\nencoder = 5\n", "encoder must be str, not 5"),
+    ],
+)
+def test_values_of_the_wrong_type_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = _toml(tmp_path, text)
+    with pytest.raises(ValueError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path} [")
+    assert message in str(caught.value)
+
+
+def test_section_that_is_not_a_table(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\[data\] must be a table"):
+        load_config(_toml(tmp_path, "data = 3\n"))
+
+
+def test_bad_toml_and_missing_file_name_the_path(tmp_path: Path) -> None:
+    path = _toml(tmp_path, "[data\nmax_length = 1\n")
+    with pytest.raises(ValueError, match=re.escape(f"{path}: not valid TOML")):
+        load_config(path)
+    missing = tmp_path / "missing.toml"
+    with pytest.raises(ValueError, match=re.escape(f"{missing}: cannot read config")):
+        load_config(missing)
+
+
+@pytest.mark.parametrize("limit_train", [None, 100])
+def test_save_and_read_back(tmp_path: Path, limit_train: int | None) -> None:
+    config = Config(
+        data=DataConfig(alignment="all", limit_train=limit_train, limit_eval=50, max_length=128, window_overlap=16),
+        model=ModelConfig(encoder="/models/minilm", case_features=True, classifier_dropout=0.2),
+        train=TrainConfig(lr=1e-4, epochs=6, warmup_ratio=0.1, bf16=True, lr_scheduler="cosine"),
+    )
+    path = save_config(config, tmp_path)
+    assert path == tmp_path / CONFIG_FILENAME
+    assert read_saved_config(tmp_path) == config
+
+
+def test_config_is_frozen() -> None:
+    config = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train.lr = 1.0  # type: ignore[misc]
