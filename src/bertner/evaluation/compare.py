@@ -1,0 +1,290 @@
+"""Compare training runs: their config differences, scores, training time and validation curves.
+
+A run directory, as ``bertner train`` writes it, holds ``bertner.toml`` (the resolved config),
+``metrics.jsonl`` (one JSON line per evaluation: ``{"epoch", "step", "train_loss", "valid": {...},
+"elapsed_s"}``) and ``eval/{valid,test}/metrics.json`` (``{"overall": {"f1", ...}, ...}``). Only the
+config is required; a missing metrics file leaves the matching column empty.
+
+Runs whose configs differ only in ``train.seed`` are grouped, and their scores summarised as
+mean ± sample std, since a single seed's F1 on CoNLL-2003 varies by several tenths of a point.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from bertner.evaluation.predictions import PredictionSet
+from bertner.evaluation.significance import MeanStd, PairedTest, mean_std, paired_bootstrap, sentence_counts
+
+__all__ = [
+    "Comparison",
+    "EpochRecord",
+    "RunSummary",
+    "SeedGroup",
+    "compare_runs",
+    "paired_significance",
+    "read_epoch_metrics",
+    "read_run",
+]
+
+CONFIG_FILE = "bertner.toml"
+EPOCH_METRICS_FILE = "metrics.jsonl"
+SEED_KEY = "train.seed"
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One line of ``metrics.jsonl``: scores after an evaluation during training (valid scores in [0, 1])."""
+
+    epoch: float
+    step: int
+    train_loss: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    accuracy: float | None
+    elapsed_s: float | None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def read_epoch_metrics(path: Path) -> tuple[EpochRecord, ...]:
+    """The records of a ``metrics.jsonl`` file, in file order; blank lines are skipped.
+
+    Raises:
+        ValueError: ``path:line: ...`` for a line that is not a JSON object with ``epoch`` and ``step``.
+    """
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: not valid JSON: {error.msg}") from error
+        if not isinstance(raw, dict) or _number(raw.get("epoch")) is None or _number(raw.get("step")) is None:
+            raise ValueError(f"{path}:{number}: expected a JSON object with numeric 'epoch' and 'step'")
+        valid = raw["valid"] if isinstance(raw.get("valid"), dict) else {}
+        records.append(
+            EpochRecord(
+                epoch=float(raw["epoch"]),
+                step=int(raw["step"]),
+                train_loss=_number(raw.get("train_loss")),
+                precision=_number(valid.get("precision")),
+                recall=_number(valid.get("recall")),
+                f1=_number(valid.get("f1")),
+                accuracy=_number(valid.get("accuracy")),
+                elapsed_s=_number(raw.get("elapsed_s")),
+            )
+        )
+    return tuple(records)
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1e-4}}`` -> ``{"train.lr": 1e-4}``."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _overall_f1(path: Path) -> float | None:
+    if not path.is_file():
+        return None
+    try:
+        overall = json.loads(path.read_text(encoding="utf-8")).get("overall", {})
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise ValueError(f"{path}: expected a JSON object with an 'overall' table") from error
+    return _number(overall.get("f1")) if isinstance(overall, dict) else None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What :func:`compare_runs` knows about one run directory.
+
+    Attributes:
+        name: how the run is shown (its folder name, or its path when names repeat).
+        path: the run directory.
+        config: the flattened config, ``{"train.lr": 0.0001, ...}``.
+        epochs: the records of ``metrics.jsonl`` (empty without one).
+        valid_f1: F1 of the saved model on the validation set (``eval/valid/metrics.json``), if any.
+        test_f1: F1 on the test set (``eval/test/metrics.json``), if any.
+    """
+
+    name: str
+    path: Path
+    config: Mapping[str, Any]
+    epochs: tuple[EpochRecord, ...]
+    valid_f1: float | None
+    test_f1: float | None
+
+    @property
+    def best_valid_f1(self) -> float | None:
+        """The highest validation F1 over the epochs, else the saved model's validation F1."""
+        scores = [record.f1 for record in self.epochs if record.f1 is not None]
+        return max(scores) if scores else self.valid_f1
+
+    @property
+    def train_seconds(self) -> float | None:
+        """``elapsed_s`` of the last ``metrics.jsonl`` record, if it has one."""
+        return self.epochs[-1].elapsed_s if self.epochs else None
+
+    def valid_f1_curve(self) -> tuple[tuple[float, float], ...]:
+        """``(epoch, valid F1)`` for every record that has a validation F1."""
+        return tuple((record.epoch, record.f1) for record in self.epochs if record.f1 is not None)
+
+
+def read_run(run_dir: Path, name: str | None = None) -> RunSummary:
+    """Read one run directory.
+
+    Raises:
+        ValueError: if ``bertner.toml`` is missing or not valid TOML, or a metrics file is malformed.
+    """
+    config_path = run_dir / CONFIG_FILE
+    try:
+        config = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ValueError(f"{run_dir}: not a run directory (no {CONFIG_FILE})") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{config_path}: not valid TOML: {error}") from error
+    epochs_path = run_dir / EPOCH_METRICS_FILE
+    return RunSummary(
+        name=name or run_dir.name,
+        path=run_dir,
+        config=_flatten(config),
+        epochs=read_epoch_metrics(epochs_path) if epochs_path.is_file() else (),
+        valid_f1=_overall_f1(run_dir / "eval" / "valid" / "metrics.json"),
+        test_f1=_overall_f1(run_dir / "eval" / "test" / "metrics.json"),
+    )
+
+
+@dataclass(frozen=True)
+class SeedGroup:
+    """Runs whose configs are equal except for ``train.seed``, with their scores as mean ± std."""
+
+    runs: tuple[str, ...]
+    seeds: tuple[Any, ...]
+    best_valid_f1: MeanStd | None
+    test_f1: MeanStd | None
+
+
+def _summary(values: Sequence[float | None]) -> MeanStd | None:
+    """Mean ± std when every run has the value, else None (a partial mean would mislead)."""
+    present = [value for value in values if value is not None]
+    return mean_std(present) if present and len(present) == len(values) else None
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _cell(value: Any) -> str:
+    return "—" if value is None else str(value).replace("|", "\\|")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of :func:`compare_runs`.
+
+    Attributes:
+        runs: one summary per run, in the order given.
+        differences: the flattened config keys whose values are not the same in every run, sorted.
+        groups: the groups of two or more runs that differ only in ``train.seed``.
+    """
+
+    runs: tuple[RunSummary, ...]
+    differences: tuple[str, ...]
+    groups: tuple[SeedGroup, ...]
+
+    def to_markdown(self) -> str:
+        """A table of runs (config differences, F1 in %, train time), then a table of seed groups."""
+        header = ["run", *self.differences, "best valid F1", "valid F1", "test F1", "train time"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for run in self.runs:
+            cells = [_cell(run.name), *(_cell(run.config.get(key)) for key in self.differences)]
+            cells += [_percent(run.best_valid_f1), _percent(run.valid_f1), _percent(run.test_f1)]
+            cells.append(_duration(run.train_seconds))
+            lines.append("| " + " | ".join(cells) + " |")
+        if self.groups:
+            lines += ["", "Runs that differ only in seed (mean ± sample std, in %):", ""]
+            lines += ["| runs | seeds | best valid F1 | test F1 |", "|---|---|---|---|"]
+            for group in self.groups:
+                valid = group.best_valid_f1.format() if group.best_valid_f1 else "—"
+                test = group.test_f1.format() if group.test_f1 else "—"
+                seeds = ", ".join(map(str, group.seeds))
+                lines.append(f"| {', '.join(group.runs)} | {seeds} | {valid} | {test} |")
+        return "\n".join(lines) + "\n"
+
+    def overlay_png(self) -> bytes:
+        """Validation F1 per epoch of every run in one plot (needs the ``bertner[plots]`` extra)."""
+        from bertner.evaluation.plots import f1_overlay_png
+
+        return f1_overlay_png({run.name: run.valid_f1_curve() for run in self.runs})
+
+
+def _seed_groups(runs: Sequence[RunSummary]) -> tuple[SeedGroup, ...]:
+    by_config: dict[str, list[RunSummary]] = {}
+    for run in runs:
+        rest = {key: value for key, value in run.config.items() if key != SEED_KEY}
+        by_config.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(run)
+    return tuple(
+        SeedGroup(
+            runs=tuple(run.name for run in members),
+            seeds=tuple(run.config.get(SEED_KEY) for run in members),
+            best_valid_f1=_summary([run.best_valid_f1 for run in members]),
+            test_f1=_summary([run.test_f1 for run in members]),
+        )
+        for members in by_config.values()
+        if len(members) > 1
+    )
+
+
+def compare_runs(run_dirs: Sequence[Path | str]) -> Comparison:
+    """Read run directories and line them up (see the module docstring for what each holds).
+
+    Raises:
+        ValueError: for no run directories, or one that cannot be read (see :func:`read_run`).
+    """
+    if not run_dirs:
+        raise ValueError("compare needs at least one run directory")
+    paths = [Path(run_dir) for run_dir in run_dirs]
+    names = [path.name for path in paths]
+    unique = len(set(names)) == len(names)
+    runs = tuple(read_run(path, path.name if unique else str(path)) for path in paths)
+    keys = sorted({key for run in runs for key in run.config})
+    missing = object()
+    differences = tuple(key for key in keys if len({repr(run.config.get(key, missing)) for run in runs}) > 1)
+    return Comparison(runs, differences, _seed_groups(runs))
+
+
+def paired_significance(pred_a: PredictionSet, pred_b: PredictionSet, samples: int = 1000, seed: int = 0) -> PairedTest:
+    """Paired bootstrap test of two systems' F1 on the same file (see :func:`~.significance.paired_bootstrap`).
+
+    Raises:
+        ValueError: naming the first sentence whose words or gold tags differ between the two sets.
+    """
+    if len(pred_a.sentences) != len(pred_b.sentences):
+        raise ValueError(f"the prediction sets have {len(pred_a.sentences)} and {len(pred_b.sentences)} sentences")
+    for index, (a, b) in enumerate(zip(pred_a.sentences, pred_b.sentences, strict=True)):
+        if a.words != b.words or a.tags != b.tags:
+            raise ValueError(f"sentence {index} differs between {a.where()} and {b.where()}: not the same gold data")
+    counts_a = sentence_counts(pred_a.gold, pred_a.predicted)
+    counts_b = sentence_counts(pred_b.gold, pred_b.predicted)
+    return paired_bootstrap(counts_a, counts_b, samples, seed)
