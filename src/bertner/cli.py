@@ -165,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    # OSError: transformers reports a missing or unknown encoder or model folder as OSError.
+    except (ValueError, OSError, RuntimeError) as error:
         print(f"bertner {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,14 +80,27 @@ def build_tagger(model_config: ModelConfig, label_set: LabelSet) -> tuple[Tagger
     return tagger, load_tokenizer(path)
 
 
+def _remove_other_layout(run_dir: Path, plain: bool) -> None:
+    """Delete a model of the other layout saved earlier in `run_dir`, which would otherwise be loaded instead."""
+    if plain:
+        (run_dir / CUSTOM_WEIGHTS).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / CUSTOM_ENCODER_DIR, ignore_errors=True)
+        return
+    # Without config.json the HF Auto classes refuse the folder instead of loading the old plain weights.
+    for pattern in ("config.json", "model*.safetensors", "model*.safetensors.index.json"):
+        for path in run_dir.glob(pattern):
+            path.unlink()
+
+
 def save_model(model: LoadedModel, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     tagger, label_set = model.tagger, model.label_set
     encoder_config = tagger.encoder.config
     encoder_config.update(_token_model_kwargs(label_set))
     token_model = AutoModelForTokenClassification.from_config(encoder_config)
-    target = _hf_classifier(token_model)
-    if tagger.shape_embedding is None and target is not None:
+    target = _hf_classifier(token_model) if tagger.shape_embedding is None else None
+    _remove_other_layout(run_dir, plain=target is not None)
+    if target is not None:
         token_model.base_model.load_state_dict(tagger.encoder.state_dict())
         target.load_state_dict(tagger.classifier.state_dict())
         token_model.save_pretrained(run_dir)

@@ -1,0 +1,201 @@
+"""The `bertner` command, run in-process: train, evaluate and predict on the tiny data, and its errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from bertner.cli import main
+from bertner.data.conll import DOCSTART
+from bertner.model.build import load_model, save_model
+
+OVERALL_KEYS = {"precision", "recall", "f1", "accuracy"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> None:
+    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_bert: Path, tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny model trained through the CLI, shared by the tests below (they only read it)."""
+    run_dir = tmp_path_factory.mktemp("cli-run") / "run"
+    argv = ["-q", "train", "--data", str(tiny_data), "--output", str(run_dir)]
+    assert main([*argv, "--encoder", str(tiny_bert), "--epochs", "1", "--lr", "1e-3", "--batch-size", "4"]) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def all_per_run(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained run with its head set to say B-PER for every word, so predictions are known in advance."""
+    model = load_model(trained_run)
+    with torch.no_grad():
+        model.tagger.classifier.weight.zero_()
+        model.tagger.classifier.bias.zero_()
+        model.tagger.classifier.bias[model.label_set.label2id["B-PER"]] = 20.0
+    run_dir = tmp_path_factory.mktemp("cli-all-per")
+    save_model(model, run_dir)
+    return run_dir
+
+
+def _source_lines(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_train_scores_valid_and_test(trained_run: Path) -> None:
+    for split in ("valid", "test"):
+        metrics = json.loads((trained_run / "eval" / split / "metrics.json").read_text(encoding="utf-8"))
+        assert set(metrics["overall"]) >= OVERALL_KEYS
+        assert all(0.0 <= metrics["overall"][key] <= 1.0 for key in OVERALL_KEYS)
+        assert isinstance(metrics["per_type"], dict)
+        assert (trained_run / "eval" / split / "predictions.conll").is_file()
+    assert (trained_run / "labels.json").is_file()
+    assert (trained_run / "bertner.toml").is_file()
+
+
+def test_evaluate_writes_metrics_and_predictions(trained_run: Path, tiny_data: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    argv = ["-q", "evaluate", "--model", str(trained_run), "--data", str(tiny_data), "--split", "test"]
+    assert main([*argv, "--output", str(output)]) == 0
+
+    metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics["overall"]) >= OVERALL_KEYS
+    # The same model on the same sentences: the numbers `train` wrote for test.
+    assert metrics == json.loads((trained_run / "eval" / "test" / "metrics.json").read_text(encoding="utf-8"))
+
+    source = _source_lines(tiny_data / "test.conll")
+    docstarts = sum(line.startswith(DOCSTART) for line in source)
+    words = len(source) - docstarts
+    blocks = [b for b in (tiny_data / "test.conll").read_text(encoding="utf-8").split("\n\n") if b.strip()]
+    sentences = len(blocks) - docstarts
+    predicted = (output / "predictions.conll").read_text(encoding="utf-8").splitlines()
+    # One line per word, a blank line after each sentence, and each -DOCSTART- line followed by a blank line.
+    assert len(predicted) == words + sentences + 2 * docstarts
+    assert metrics["overall"]["words"] == words
+    rows = [line.split(" ") for line in predicted if line]
+    assert all(len(row) == 3 for row in rows)
+    # Word and gold columns are the source file's word and tag columns, -DOCSTART- kept in place.
+    assert [(row[0], row[1]) for row in rows] == [
+        (fields[0], "O" if fields[0] == DOCSTART else fields[-1]) for fields in (line.split() for line in source)
+    ]
+
+
+def test_predict_text_prints_one_json_line(all_per_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = "Maria Okafor flew to Lisbon ."
+    capsys.readouterr()
+    assert main(["-q", "predict", "--model", str(all_per_run), "--text", text]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["text"] == text
+    assert [e["text"] for e in record["entities"]] == text.split()
+    for entity in record["entities"]:
+        assert text[entity["start"] : entity["end"]] == entity["text"]
+        assert entity["type"] == "PER"
+        assert 0.0 <= entity["score"] <= 1.0
+
+
+def test_predict_reads_stdin_one_line_per_text(
+    all_per_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts = ["Tomas Berg left Aarhus .", "", "Quill hired Anika"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(texts) + "\n"))
+    capsys.readouterr()
+    assert main(["-q", "predict", "--model", str(all_per_run)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in records] == texts
+    assert [[e["text"] for e in r["entities"]] for r in records] == [t.split() for t in texts]
+
+
+def test_predict_reads_an_input_file(all_per_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "texts.txt").write_text("New Haven\nLisbon .\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["-q", "predict", "--model", str(all_per_run), "--input", str(tmp_path / "texts.txt")]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in records] == ["New Haven", "Lisbon ."]
+
+
+def test_evaluate_on_a_bad_tag_names_the_line_and_writes_nothing(
+    trained_run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = (tiny_data / "test.conll").read_text(encoding="utf-8").splitlines()
+    bad_line = next(i for i, line in enumerate(lines) if line.endswith("B-LOC"))
+    lines[bad_line] = lines[bad_line].removesuffix("B-LOC") + "X-LOC"
+    bad_file = tmp_path / "bad.conll"
+    bad_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "out"
+
+    code = main(["-q", "evaluate", "--model", str(trained_run), "--data", str(bad_file), "--output", str(output)])
+
+    assert code != 0
+    assert f"{bad_file}:{bad_line + 1}:" in capsys.readouterr().err
+    assert not (output / "metrics.json").exists()
+    assert not (output / "predictions.conll").exists()
+
+
+def test_evaluate_on_a_tag_unseen_in_training_names_the_line(
+    trained_run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = (tiny_data / "test.conll").read_text(encoding="utf-8").splitlines()
+    bad_line = next(i for i, line in enumerate(lines) if line.startswith("Lisbon "))  # a one-word entity
+    lines[bad_line] = lines[bad_line].removesuffix("B-LOC") + "B-EVENT"
+    bad_file = tmp_path / "unseen.conll"
+    bad_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "out"
+
+    code = main(["-q", "evaluate", "--model", str(trained_run), "--data", str(bad_file), "--output", str(output)])
+
+    assert code != 0
+    error = capsys.readouterr().err
+    assert f"{bad_file}:{bad_line + 1}:" in error
+    assert "B-EVENT" in error
+    assert not output.exists() or not any(output.iterdir())
+
+
+def test_train_on_a_folder_without_a_test_split_says_so(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(tiny_data / "train.conll", data)
+    shutil.copy(tiny_data / "dev.conll", data)
+    output = tmp_path / "run"
+
+    code = main(["-q", "train", "--data", str(data), "--output", str(output), "--encoder", str(tiny_bert)])
+
+    assert code != 0
+    error = capsys.readouterr().err
+    assert "no test split" in error
+    assert "test.conll" in error
+    assert not output.exists()
+
+
+def test_train_with_an_encoder_that_does_not_exist_fails_clearly(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    encoder = tmp_path / "no-such-encoder"
+    code = main(["-q", "train", "--data", str(tiny_data), "--output", str(tmp_path / "run"), "--encoder", str(encoder)])
+    assert code != 0
+    assert str(encoder) in capsys.readouterr().err
+
+
+def test_predict_with_a_folder_that_is_not_a_model_fails_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-q", "predict", "--model", str(tmp_path), "--text", "Lisbon"]) != 0
+    assert "not a bertner model folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"]])
+def test_help_exits_zero(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: bertner" in capsys.readouterr().out
