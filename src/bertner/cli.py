@@ -32,6 +32,7 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--limit-eval", type=int, help="use only the first N valid and test sentences")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
     p.add_argument("--no-test", action="store_true", help="skip scoring the test split after training")
+    _add_report_options(p)
 
 
 def _add_evaluate(commands: Any) -> None:
@@ -39,8 +40,30 @@ def _add_evaluate(commands: Any) -> None:
     p.add_argument("--model", required=True, type=Path, help="a run folder written by `bertner train`")
     p.add_argument("--data", required=True, type=Path, help="a CoNLL file, or a folder (see --split)")
     p.add_argument("--split", choices=["valid", "test"], default="test", help="which file of a folder")
-    p.add_argument("--output", type=Path, help="folder for metrics.json and predictions.conll")
+    p.add_argument("--output", type=Path, help="folder for metrics.json, predictions.conll and the report")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--map", help="rename gold entity types first, e.g. PERSON=PER,LOCATION=LOC,DATE=O")
+    _add_report_options(p)
+
+
+def _add_report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--examples", type=int, default=20, help="example errors shown per category")
+    p.add_argument("--bootstrap-samples", type=int, default=1000, help="resamples for the F1 confidence interval")
+    p.add_argument("--bootstrap-seed", type=int, default=0)
+
+
+def _add_compare(commands: Any) -> None:
+    p = commands.add_parser("compare", help="compare runs: config differences, valid/test F1, time, curves")
+    p.add_argument("runs", nargs="+", type=Path, help="run folders written by `bertner train`")
+    p.add_argument("--plot", type=Path, help="write the overlaid valid-F1-per-epoch curves to this PNG")
+    p.add_argument(
+        "--significance",
+        action="store_true",
+        help="paired bootstrap test between two runs' predictions on the same file",
+    )
+    p.add_argument("--split", choices=["valid", "test"], default="test", help="whose predictions to test")
+    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
 
 
 def _add_predict(commands: Any) -> None:
@@ -60,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_evaluate(commands)
     _add_predict(commands)
+    _add_compare(commands)
     return parser
 
 
@@ -111,23 +135,59 @@ def run_train(args: argparse.Namespace) -> int:
     splits = {"valid": corpus.valid} if args.no_test else {"valid": corpus.valid, "test": corpus.test}
     for split, sentences in splits.items():
         evaluation = evaluate_sentences(model, sentences, progress=not args.quiet)
-        write_evaluation(evaluation, args.output / "eval" / split)
+        files = write_evaluation(evaluation, args.output / "eval" / split, args.output, **_report_options(args))
         _print_scores(split, evaluation.scores.to_dict())
+        print(f"  report: {files.html}")
     return 0
+
+
+def _report_options(args: argparse.Namespace) -> dict[str, Any]:
+    from bertner.evaluation.report import BootstrapSettings
+
+    return {"examples": args.examples, "bootstrap": BootstrapSettings(args.bootstrap_samples, args.bootstrap_seed)}
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from bertner.data.corpus import read_split
+    from bertner.evaluation.predictions import map_sentences, parse_type_map
     from bertner.inference.evaluate import evaluate_sentences, write_evaluation
     from bertner.model.build import load_model
 
     model = load_model(args.model)
     sentences = read_split(args.data, args.split, model.config.data)
+    if args.map:
+        sentences = list(map_sentences(sentences, parse_type_map(args.map)))
     evaluation = evaluate_sentences(model, sentences, args.batch_size, progress=not args.quiet)
+    gold_only = sorted({t[2:] for s in sentences for t in s.tags if t != "O"} - set(evaluation.model_types))
+    if gold_only:
+        logger.warning("gold types the model cannot predict (all counted as missed): %s", ", ".join(gold_only))
     output = args.output or args.model / "eval" / (args.data.stem if args.data.is_file() else args.split)
-    write_evaluation(evaluation, output)
+    files = write_evaluation(evaluation, output, args.model, **_report_options(args))
     _print_scores(str(args.data), evaluation.scores.to_dict())
-    print(f"wrote {output / 'metrics.json'} and {output / 'predictions.conll'}")
+    print(f"wrote {files.metrics}, {output / 'predictions.conll'} and the report {files.html}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from bertner.evaluation.compare import compare_runs, paired_significance
+    from bertner.evaluation.predictions import read_predictions
+
+    comparison = compare_runs(args.runs)
+    print(comparison.to_markdown())
+    if args.plot:
+        from bertner.data.files import write_bytes_atomic
+
+        write_bytes_atomic(args.plot, comparison.overlay_png())
+        print(f"wrote {args.plot}")
+    if args.significance:
+        if len(args.runs) != 2:
+            raise ValueError(f"--significance compares exactly two runs, got {len(args.runs)}")
+        a, b = (read_predictions(run / "eval" / args.split / "predictions.conll") for run in args.runs)
+        test = paired_significance(a, b, args.samples, args.seed)
+        print(
+            f"paired bootstrap on {args.split} ({test.samples} samples): F1 {test.f1_a * 100:.2f} vs "
+            f"{test.f1_b * 100:.2f}, delta {test.delta * 100:+.2f}, p = {test.p_value:.4f}"
+        )
     return 0
 
 
@@ -154,7 +214,7 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "compare": run_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,7 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     # OSError: transformers reports a missing or unknown encoder or model folder as OSError.
-    except (ValueError, OSError, RuntimeError) as error:
+    # ImportError: an optional extra (plots, lora) is missing; its message names the extra.
+    except (ValueError, OSError, RuntimeError, ImportError) as error:
         print(f"bertner {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -140,23 +140,40 @@ def test_evaluate_on_a_bad_tag_names_the_line_and_writes_nothing(
     assert not (output / "predictions.conll").exists()
 
 
-def test_evaluate_on_a_tag_unseen_in_training_names_the_line(
-    trained_run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_evaluate_on_a_type_the_model_cannot_predict_reports_it(
+    trained_run: Path, tiny_data: Path, tmp_path: Path
 ) -> None:
+    """Cross-dataset evaluation (issue 4): an unknown gold type is reported as such, not a crash."""
     lines = (tiny_data / "test.conll").read_text(encoding="utf-8").splitlines()
     bad_line = next(i for i, line in enumerate(lines) if line.startswith("Lisbon "))  # a one-word entity
     lines[bad_line] = lines[bad_line].removesuffix("B-LOC") + "B-EVENT"
-    bad_file = tmp_path / "unseen.conll"
-    bad_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    other = tmp_path / "unseen.conll"
+    other.write_text("\n".join(lines) + "\n", encoding="utf-8")
     output = tmp_path / "out"
 
-    code = main(["-q", "evaluate", "--model", str(trained_run), "--data", str(bad_file), "--output", str(output)])
+    code = main(["-q", "evaluate", "--model", str(trained_run), "--data", str(other), "--output", str(output)])
 
-    assert code != 0
-    error = capsys.readouterr().err
-    assert f"{bad_file}:{bad_line + 1}:" in error
-    assert "B-EVENT" in error
-    assert not output.exists() or not any(output.iterdir())
+    assert code == 0
+    metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    assert "EVENT" in metrics["types"]["gold_only"]
+    assert metrics["per_type"]["EVENT"]["gold"] == 1
+    assert metrics["per_type"]["EVENT"]["correct"] == 0
+
+
+def test_evaluate_with_a_type_map_renames_gold_types(trained_run: Path, tiny_data: Path, tmp_path: Path) -> None:
+    text = (tiny_data / "test.conll").read_text(encoding="utf-8").replace("-PER", "-PERSON")
+    other = tmp_path / "person.conll"
+    other.write_text(text, encoding="utf-8")
+    baseline, mapped = tmp_path / "baseline", tmp_path / "mapped"
+    args = ["-q", "evaluate", "--model", str(trained_run), "--bootstrap-samples", "10"]
+
+    assert main([*args, "--data", str(tiny_data), "--split", "test", "--output", str(baseline)]) == 0
+    assert main([*args, "--data", str(other), "--output", str(mapped), "--map", "PERSON=PER"]) == 0
+
+    want = json.loads((baseline / "metrics.json").read_text(encoding="utf-8"))
+    got = json.loads((mapped / "metrics.json").read_text(encoding="utf-8"))
+    assert got["overall"] == want["overall"]
+    assert got["types"]["gold_only"] == []
 
 
 def test_train_on_a_folder_without_a_test_split_says_so(

@@ -1,20 +1,20 @@
-"""Score a trained model on labelled sentences, and write `metrics.json` and `predictions.conll`."""
+"""Score a trained model on labelled sentences, and write the predictions and the error-analysis report."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bertner.data.conll import Sentence, check_known_tags, format_predictions
+from bertner.data.conll import Sentence, format_predictions
 from bertner.data.encoding import EncodingPlan, encode
 from bertner.data.files import write_text_atomic
 from bertner.evaluation.metrics import Scores, score
+from bertner.evaluation.predictions import PredictionSet
+from bertner.evaluation.report import BootstrapSettings, ReportFiles, write_report
 from bertner.model.build import LoadedModel
 from bertner.model.decode import predict_words
 
-METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.conll"
 
 
@@ -23,6 +23,7 @@ class Evaluation:
     sentences: Sequence[Sentence]
     predicted: tuple[tuple[str, ...], ...]
     scores: Scores
+    model_types: tuple[str, ...]
 
 
 def predict_tags(
@@ -47,14 +48,27 @@ def predict_tags(
 def evaluate_sentences(
     model: LoadedModel, sentences: Sequence[Sentence], batch_size: int = 64, progress: bool = False
 ) -> Evaluation:
-    check_known_tags(sentences, model.label_set.labels)
+    """Predict and score. Gold types the model cannot predict are not an error here: the report lists them."""
     predicted, _ = predict_tags(model, [s.words for s in sentences], batch_size, progress)
-    return Evaluation(sentences, predicted, score([s.tags for s in sentences], predicted))
+    scores = score([s.tags for s in sentences], predicted)
+    return Evaluation(sentences, predicted, scores, model.label_set.types)
 
 
-def write_evaluation(evaluation: Evaluation, output: Path) -> None:
-    """Both files are written whole or not at all."""
-    metrics = json.dumps(evaluation.scores.to_dict(), indent=2) + "\n"
-    predictions = format_predictions(evaluation.sentences, evaluation.predicted)
-    write_text_atomic(output / METRICS_FILE, metrics)
-    write_text_atomic(output / PREDICTIONS_FILE, predictions)
+def write_evaluation(
+    evaluation: Evaluation,
+    output: Path,
+    run_dir: Path | None = None,
+    examples: int = 20,
+    bootstrap: BootstrapSettings | None = None,
+) -> ReportFiles:
+    """`predictions.conll` and the full report (metrics.json, confusions, errors, plots, report.md/.html)."""
+    files = write_report(
+        PredictionSet(tuple(evaluation.sentences), evaluation.predicted),
+        output,
+        run_dir=run_dir,
+        examples=examples,
+        bootstrap=bootstrap,
+        model_types=evaluation.model_types,
+    )
+    write_text_atomic(output / PREDICTIONS_FILE, format_predictions(evaluation.sentences, evaluation.predicted))
+    return files
