@@ -20,7 +20,8 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--data", required=True, help="a folder with train/valid/test CoNLL files, or hf:owner/name")
     p.add_argument("--output", required=True, type=Path, help="run folder for checkpoints, metrics and the model")
     p.add_argument("--config", type=Path, help="a TOML file with [data], [model] and [train] tables")
-    p.add_argument("--encoder", help="minilm-l6, a hub id or a local model folder")
+    p.add_argument("--encoder", help="minilm-l6, mpnet-base, a hub id or a local model folder")
+    p.add_argument("--encoder-cache", type=Path, help="where mpnet-base is assembled (default ~/.cache/bertner)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--batch-size", type=int)
@@ -28,11 +29,38 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--alignment", choices=["first", "all"], help="label the first sub-token or all (B->I)")
     p.add_argument("--case-features", action=argparse.BooleanOptionalAction, default=None)
+    _add_model_options(p)
     p.add_argument("--limit-train", type=int, help="use only the first N training sentences")
     p.add_argument("--limit-eval", type=int, help="use only the first N valid and test sentences")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
     p.add_argument("--no-test", action="store_true", help="skip scoring the test split after training")
     _add_report_options(p)
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The paper's experiment options (issue 3); each is also a [model]/[train] key in a config file."""
+    on_off = argparse.BooleanOptionalAction
+    p.add_argument("--head", choices=["linear", "mlp"], help="linear (the paper's 'softmax') or an MLP head")
+    p.add_argument("--head-hidden", type=int, help="hidden size of the MLP head")
+    p.add_argument("--head-activation", choices=["tanh", "relu", "gelu"], help="activation of the MLP head")
+    p.add_argument("--crf", action=on_off, default=None, help="a linear-chain CRF over words")
+    p.add_argument("--crf-lr", type=float, help="learning rate of the CRF transitions (default: --lr)")
+    p.add_argument("--freeze-embeddings", action=on_off, default=None)
+    p.add_argument("--freeze-layers", type=int, help="freeze the lowest N encoder layers")
+    p.add_argument("--lora", action=on_off, default=None, help="train LoRA adapters instead of the encoder")
+    p.add_argument("--lora-r", type=int)
+    p.add_argument("--lora-alpha", type=int)
+    p.add_argument("--lora-dropout", type=float)
+    p.add_argument("--lora-targets", help="comma-separated module names (default: per architecture)")
+
+
+def _add_experiment(commands: Any) -> None:
+    p = commands.add_parser("experiment", help="run every variant x seed of an experiment file; write tables")
+    p.add_argument("config", type=Path, help="a TOML file: base config, [experiment], [[variants]], [grid]")
+    p.add_argument("--data", help="override [experiment] data")
+    p.add_argument("--output", type=Path, help="override [experiment] output")
+    p.add_argument("--in-process", action="store_true", help="train in this process (no per-run memory peak)")
+    p.add_argument("--encoder-cache", type=Path, help="where mpnet-base is assembled (default ~/.cache/bertner)")
 
 
 def _add_evaluate(commands: Any) -> None:
@@ -84,19 +112,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(commands)
     _add_predict(commands)
     _add_compare(commands)
+    _add_experiment(commands)
     return parser
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {
         "data": {"limit_train": args.limit_train, "limit_eval": args.limit_eval, "alignment": args.alignment},
-        "model": {"encoder": args.encoder, "case_features": args.case_features},
+        "model": {
+            "encoder": args.encoder,
+            "case_features": args.case_features,
+            "head": args.head,
+            "head_hidden": args.head_hidden,
+            "head_activation": args.head_activation,
+            "crf": args.crf,
+            "freeze_embeddings": args.freeze_embeddings,
+            "freeze_layers": args.freeze_layers,
+            "lora": args.lora,
+            "lora_r": args.lora_r,
+            "lora_alpha": args.lora_alpha,
+            "lora_dropout": args.lora_dropout,
+            "lora_targets": args.lora_targets.split(",") if args.lora_targets else None,
+        },
         "train": {
             "epochs": args.epochs,
             "lr": args.lr,
             "batch_size": args.batch_size,
             "weight_decay": args.weight_decay,
             "seed": args.seed,
+            "crf_lr": args.crf_lr,
         },
     }
 
@@ -129,8 +173,13 @@ def run_train(args: argparse.Namespace) -> int:
         len(corpus.test),
         ", ".join(corpus.label_set.labels),
     )
-    result = train_model(config, corpus, args.output, resume=args.resume, progress=not args.quiet)
-    print(f"trained in {result.train_seconds / 60:.1f} min; best valid F1 {result.best_valid_f1 * 100:.2f}")
+    result = train_model(
+        config, corpus, args.output, resume=args.resume, progress=not args.quiet, encoder_cache=args.encoder_cache
+    )
+    print(
+        f"trained in {result.train_seconds / 60:.1f} min; best valid F1 {result.best_valid_f1 * 100:.2f}; "
+        f"{result.trainable_parameters:,} of {result.total_parameters:,} parameters trained"
+    )
     model = load_model(args.output)
     splits = {"valid": corpus.valid} if args.no_test else {"valid": corpus.valid, "test": corpus.test}
     for split, sentences in splits.items():
@@ -214,7 +263,23 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "compare": run_compare}
+def run_experiment(args: argparse.Namespace) -> int:
+    from bertner.experiments.runner import run_experiment as run
+    from bertner.experiments.spec import load_experiment
+
+    experiment = load_experiment(args.config, args.data, args.output)
+    results = run(experiment, progress=not args.quiet, isolate=not args.in_process, encoder_cache=args.encoder_cache)
+    print(results.to_markdown())
+    return 0
+
+
+COMMANDS = {
+    "train": run_train,
+    "evaluate": run_evaluate,
+    "predict": run_predict,
+    "compare": run_compare,
+    "experiment": run_experiment,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,6 +48,32 @@ class ModelConfig:
     """Add a learned word-shape embedding (lower, Title, UPPER, ...) to the input embeddings.
     Uncased encoders lose capitalisation, one of the strongest NER cues (docs/FIELD.md)."""
     classifier_dropout: float = 0.1
+    """Dropout on the encoder's output before the head (and inside the MLP head)."""
+    head: str = "linear"
+    """`linear`: one linear layer over each sub-token (the paper's "softmax" head), saved in HF layout.
+    `mlp`: linear -> activation -> dropout -> linear (the paper's ReLU and tanh heads)."""
+    head_hidden: int = 256
+    """Width of the MLP head's hidden layer; used with `head = "mlp"` only."""
+    head_activation: str = "tanh"
+    """The MLP head's activation: tanh, relu or gelu; used with `head = "mlp"` only."""
+    crf: bool = False
+    """Put a linear-chain CRF over words on top of the head: the loss is its negative log-likelihood, and
+    prediction is Viterbi decoding constrained to legal IOB2 (model/crf.py)."""
+    freeze_embeddings: bool = False
+    """Keep the encoder's embedding layer at its pretrained weights (the case-feature embedding still trains)."""
+    freeze_layers: int = 0
+    """Keep the lowest N transformer layers at their pretrained weights."""
+    lora: bool = False
+    """Train low-rank adapters (peft) instead of the encoder's weights; the head, CRF and case features train
+    fully. Needs `pip install 'bertner[lora]'`. The adapters are merged into the encoder when the model is saved."""
+    lora_r: int = 8
+    """Rank of each LoRA update."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator: an update is scaled by lora_alpha / lora_r."""
+    lora_dropout: float = 0.1
+    """Dropout on the LoRA branch's input."""
+    lora_targets: tuple[str, ...] = ()
+    """Names of the linear layers that get adapters; empty: the architecture's query and value projections."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +95,9 @@ class TrainConfig:
     bf16: bool = False
     """Run forward and backward under bfloat16 autocast."""
     lr_scheduler: str = "linear"
+    crf_lr: float | None = None
+    """Learning rate of the CRF's transition scores; None: `lr`. They start near zero, and at an encoder's
+    learning rate (3e-5) Adam moves each by at most about lr per step, so BERT-CRF setups often use 1e-3 or more."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +117,7 @@ _SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train":
 
 
 _TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+_STRINGS = "tuple[str, ...]"
 
 
 def _check_type(key: str, value: Any, annotation: str, where: str) -> None:
@@ -107,7 +137,12 @@ def _section_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
         if key not in known:
             raise ValueError(f"{where}: unknown key {key!r}; expected one of {sorted(known)}")
         expected = known[key].type
-        if isinstance(expected, str):
+        if expected == _STRINGS:
+            # TOML has arrays, not tuples; a tuple keeps the frozen config hashable and comparable.
+            if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+                raise ValueError(f"{where}: {key} must be a list of strings, not {value!r}")
+            values[key] = tuple(value)
+        elif isinstance(expected, str):
             _check_type(key, value, expected, where)
             if "float" in expected and isinstance(value, int):
                 values[key] = float(value)
@@ -170,8 +205,37 @@ def validate(config: Config) -> None:
         (config.train.lr > 0, "train.lr must be positive"),
         (config.train.batch_size >= 1, "train.batch_size must be at least 1"),
         (config.train.patience >= 1, "train.patience must be at least 1"),
-        (0 <= config.model.classifier_dropout < 1, "model.classifier_dropout must be in [0, 1)"),
+        # TrainingArguments.warmup_steps reads a value >= 1 as a number of steps, not a ratio.
+        (0 <= config.train.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)"),
+        (config.train.crf_lr is None or config.train.crf_lr > 0, "train.crf_lr must be positive"),
+        *_model_checks(config.model),
     ]
     for ok, message in checks:
         if not ok:
             raise ValueError(f"invalid config: {message}")
+
+
+HEADS = ("linear", "mlp")
+ACTIVATIONS = ("tanh", "relu", "gelu")
+
+
+def _model_checks(model: ModelConfig) -> list[tuple[bool, str]]:
+    return [
+        (0 <= model.classifier_dropout < 1, "model.classifier_dropout must be in [0, 1)"),
+        (model.head in HEADS, f"model.head must be one of {', '.join(HEADS)}, not {model.head!r}"),
+        (model.head_hidden >= 1, "model.head_hidden must be at least 1"),
+        (
+            model.head_activation in ACTIVATIONS,
+            f"model.head_activation must be one of {', '.join(ACTIVATIONS)}, not {model.head_activation!r}",
+        ),
+        (model.freeze_layers >= 0, "model.freeze_layers must be at least 0"),
+        (model.lora_r >= 1, "model.lora_r must be at least 1"),
+        (model.lora_alpha > 0, "model.lora_alpha must be positive"),
+        (0 <= model.lora_dropout < 1, "model.lora_dropout must be in [0, 1)"),
+        (all(model.lora_targets), "model.lora_targets must not hold empty names"),
+        # LoRA already keeps every pretrained encoder weight fixed; freezing on top of it would mean nothing.
+        (
+            not (model.lora and (model.freeze_embeddings or model.freeze_layers)),
+            "model.lora cannot be combined with freeze_embeddings or freeze_layers (LoRA freezes the whole encoder)",
+        ),
+    ]

@@ -216,3 +216,52 @@ def test_help_exits_zero(command: list[str], capsys: pytest.CaptureFixture[str])
         main([*command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: bertner" in capsys.readouterr().out
+
+
+def test_compare_prints_a_table_and_a_paired_test(
+    trained_run: Path, all_per_run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The all-B-PER run needs test predictions of its own to be compared with.
+    test_dir = all_per_run / "eval" / "test"
+    argv = ["-q", "evaluate", "--model", str(all_per_run), "--data", str(tiny_data), "--output", str(test_dir)]
+    assert main([*argv, "--bootstrap-samples", "10"]) == 0
+    capsys.readouterr()
+    plot = tmp_path / "curves.png"
+
+    code = main(
+        ["compare", str(trained_run), str(all_per_run), "--significance", "--samples", "50", "--plot", str(plot)]
+    )
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert trained_run.name in out and all_per_run.name in out
+    assert "paired bootstrap on test (50 samples)" in out
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    a = json.loads((trained_run / "eval" / "test" / "metrics.json").read_text(encoding="utf-8"))["overall"]["f1"]
+    assert f"F1 {a * 100:.2f} vs" in out
+
+
+def test_compare_significance_needs_two_runs(trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", str(trained_run), "--significance"]) == 2
+    assert "exactly two runs" in capsys.readouterr().err
+
+
+def test_train_flags_for_the_paper_options_reach_the_saved_config(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tomllib
+
+    run_dir = tmp_path / "run"
+    argv = ["-q", "train", "--data", str(tiny_data), "--output", str(run_dir), "--encoder", str(tiny_bert)]
+    options = ["--head", "mlp", "--head-activation", "relu", "--crf", "--crf-lr", "0.01", "--freeze-layers", "1"]
+    assert main([*argv, *options, "--epochs", "1", "--no-test", "--bootstrap-samples", "10"]) == 0
+
+    saved = tomllib.loads((run_dir / "bertner.toml").read_text(encoding="utf-8"))
+    assert saved["model"]["head"] == "mlp"
+    assert saved["model"]["head_activation"] == "relu"
+    assert saved["model"]["crf"] is True
+    assert saved["model"]["freeze_layers"] == 1
+    assert saved["train"]["crf_lr"] == 0.01
+    out = capsys.readouterr().out
+    trained, total = (int(n.replace(",", "")) for n in out.split("; ")[2].split(" parameters")[0].split(" of "))
+    assert 0 < trained < total

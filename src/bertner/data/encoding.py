@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bertner.config import DataConfig
-from bertner.data.alignment import align_all, align_first
+from bertner.data.alignment import align_all, align_first, first_subtokens
 from bertner.data.features import PAD_SHAPE, word_shape
 from bertner.labels import LabelSet
 
@@ -40,9 +40,19 @@ class Window:
     shape_ids: tuple[int, ...]
     labels: tuple[int, ...] | None = None
 
+    def word_starts(self) -> list[int]:
+        """1 at the first sub-token of each word this window owns, else 0: where a CRF over words reads."""
+        starts = [0] * len(self.word_ids)
+        for position in first_subtokens(self.word_ids):
+            word = self.word_ids[position]
+            assert word is not None
+            if self.own_start <= word < self.own_end:
+                starts[position] = 1
+        return starts
+
     def features(self) -> dict[str, list[int]]:
         """The model inputs of this window, unpadded."""
-        item = {"input_ids": list(self.input_ids), "shape_ids": list(self.shape_ids)}
+        item = {"input_ids": list(self.input_ids), "shape_ids": list(self.shape_ids), "word_starts": self.word_starts()}
         if self.labels is not None:
             item["labels"] = list(self.labels)
         return item

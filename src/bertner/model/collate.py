@@ -13,12 +13,12 @@ from bertner.data.features import PAD_SHAPE
 
 @dataclass(frozen=True)
 class Collator:
-    """Pads `input_ids`, `shape_ids` and (if present) `labels`, and builds the attention mask."""
+    """Pads `input_ids`, `shape_ids` and (if present) `word_starts` and `labels`, and builds the attention mask."""
 
     pad_token_id: int
 
     def __call__(self, features: Sequence[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        """Returns tensors of shape (batch, longest) each."""
+        """Returns tensors of shape (batch, longest) each; `word_starts` is bool, the others long."""
         longest = max(len(f["input_ids"]) for f in features)
 
         def pad(key: str, value: int) -> torch.Tensor:
@@ -32,6 +32,8 @@ class Collator:
             ),
             "shape_ids": pad("shape_ids", PAD_SHAPE),
         }
+        if "word_starts" in features[0]:
+            batch["word_starts"] = pad("word_starts", 0).bool()
         if "labels" in features[0]:
             batch["labels"] = pad("labels", IGNORE)
         return batch

@@ -2,7 +2,8 @@
 
 Windows are batched in length order, so a batch carries almost no padding. Each word is read at its
 first sub-token in the window that owns it (data/encoding.py), so a word split into pieces or seen by
-two overlapping windows still gets exactly one prediction.
+two overlapping windows still gets exactly one prediction. A tagger with a CRF decodes each whole sentence
+from those per-word scores with Viterbi, so its tags are legal IOB2 across window boundaries as well.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 from bertner.data.alignment import first_subtokens
 from bertner.data.encoding import Window
 from bertner.model.collate import Collator
+from bertner.model.crf import CRF
 from bertner.model.tagger import Tagger
 
 
@@ -51,12 +53,18 @@ def predict_words(
     bf16: bool = False,
     progress: bool = False,
 ) -> WordPredictions:
-    """One (label id, probability) per word of every sentence; `word_counts[s]` words in sentence s."""
+    """One (label id, probability) per word of every sentence; `word_counts[s]` words in sentence s.
+
+    Without a CRF each word takes the argmax at its first sub-token. With one, each word's scores (from the
+    window that owns it) are gathered per sentence and the whole sentence is Viterbi-decoded, so the tags
+    are legal IOB2 across window boundaries too; the probability is the softmax of the chosen tag's score.
+    """
     device = next(tagger.parameters()).device
     was_training = tagger.training
     tagger.eval()
-    labels = [[-1] * n for n in word_counts]
-    confidence = [[0.0] * n for n in word_counts]
+    # (words, num_labels) per sentence: each word's logits at its first sub-token in the window that owns it
+    scores = [torch.zeros(n, tagger.num_labels) for n in word_counts]
+    seen = [torch.zeros(n, dtype=torch.bool) for n in word_counts]
     collate = Collator(pad_token_id)
     batches = list(length_sorted_batches(windows, batch_size))
     for batch_indices in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
@@ -65,18 +73,50 @@ def predict_words(
         with autocast(device, bf16):
             logits = tagger(**{k: v.to(device) for k, v in batch.items()}).logits
         # (batch, seq_len, num_labels)
-        probabilities = logits.float().softmax(-1)
-        best, best_ids = probabilities.max(-1)
-        best, best_ids = best.tolist(), best_ids.tolist()
+        logits = logits.float().cpu()
         for row, index in enumerate(batch_indices):
             window = windows[index]
-            for position in first_subtokens(window.word_ids):
-                word = window.word_ids[position]
-                assert word is not None
-                if window.own_start <= word < window.own_end:
-                    labels[window.sentence][word] = best_ids[row][position]
-                    confidence[window.sentence][word] = best[row][position]
+            positions, words = _owned_word_starts(window)
+            scores[window.sentence][words] = logits[row, positions]
+            seen[window.sentence][words] = True
     tagger.train(was_training)
-    missing = [(s, w) for s, row in enumerate(labels) for w, label in enumerate(row) if label < 0]
+    missing = [(s, int(w)) for s, row in enumerate(seen) if not row.all() for w in (~row).nonzero().flatten()]
     assert not missing, f"words without a prediction: {missing[:5]}"
-    return WordPredictions(tuple(map(tuple, labels)), tuple(map(tuple, confidence)))
+    if tagger.crf is None:
+        probabilities = [row.softmax(-1).max(-1) for row in scores]
+        return WordPredictions(
+            tuple(tuple(p.indices.tolist()) for p in probabilities),
+            tuple(tuple(p.values.tolist()) for p in probabilities),
+        )
+    return _viterbi(tagger.crf, scores, batch_size)
+
+
+def _owned_word_starts(window: Window) -> tuple[list[int], list[int]]:
+    """The positions of the first sub-tokens of the words `window` owns, and those words."""
+    positions, words = [], []
+    for position in first_subtokens(window.word_ids):
+        word = window.word_ids[position]
+        if word is not None and window.own_start <= word < window.own_end:
+            positions.append(position)
+            words.append(word)
+    return positions, words
+
+
+def _viterbi(crf: CRF, scores: Sequence[torch.Tensor], batch_size: int) -> WordPredictions:
+    """Decode whole sentences with the CRF, in batches of similar length; `scores[s]` is (words, num_labels)."""
+    crf_device = crf.transitions.device
+    labels: list[tuple[int, ...]] = [()] * len(scores)
+    confidence: list[tuple[float, ...]] = [()] * len(scores)
+    order = sorted(range(len(scores)), key=lambda s: len(scores[s]), reverse=True)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        # (batch, words, num_labels), padded at the end
+        emissions = torch.nn.utils.rnn.pad_sequence([scores[s] for s in chunk], batch_first=True)
+        lengths = torch.tensor([len(scores[s]) for s in chunk])
+        mask = torch.arange(emissions.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
+        paths = crf.decode(emissions.to(crf_device), mask.to(crf_device))
+        for sentence, path in zip(chunk, paths, strict=True):
+            probabilities = scores[sentence].softmax(-1)
+            labels[sentence] = tuple(path)
+            confidence[sentence] = tuple(probabilities[torch.arange(len(path)), path].tolist())
+    return WordPredictions(tuple(labels), tuple(confidence))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
@@ -27,6 +27,8 @@ from bertner.labels import LabelSet
 from bertner.model.build import LoadedModel, build_tagger, save_model
 from bertner.model.collate import Collator
 from bertner.model.decode import predict_words
+from bertner.model.freezing import count_parameters
+from bertner.model.tagger import Tagger
 from bertner.training.callbacks import METRICS_FILENAME, EpochMetricsWriter
 
 logger = logging.getLogger(__name__)
@@ -64,11 +66,44 @@ def encode_sentences(plan: EncodingPlan, sentences: Sequence[Sentence], label_se
 class NerTrainer(Trainer):
     """A Trainer whose evaluation decodes whole sentences and scores entities with conlleval's rules."""
 
-    def __init__(self, *args: Any, eval_set: EvalSet, label_set: LabelSet, bf16_eval: bool, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        eval_set: EvalSet,
+        label_set: LabelSet,
+        bf16_eval: bool,
+        crf_lr: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.eval_set = eval_set
         self.label_set = label_set
         self.bf16_eval = bf16_eval
+        self.crf_lr = crf_lr
+
+    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
+        """The Trainer's AdamW, with the CRF's transition scores in their own group when `crf_lr` is set.
+
+        The CRF group has its own learning rate and no weight decay: transition scores are not weights whose
+        size needs limiting, and decay would pull the learned constraints of the tag scheme back towards 0.
+        """
+        opt_model: Any = self.model if model is None else model
+        crf_names = {name for name, _ in opt_model.named_parameters() if name.startswith("crf.")}
+        if self.optimizer is not None or self.crf_lr is None or not crf_names:
+            return super().create_optimizer(model)
+        decay = set(self.get_decay_parameter_names(opt_model))
+        trainable = [(n, p) for n, p in opt_model.named_parameters() if p.requires_grad]
+        groups = [
+            {
+                "params": [p for n, p in trainable if n not in crf_names and n in decay],
+                "weight_decay": self.args.weight_decay,
+            },
+            {"params": [p for n, p in trainable if n not in crf_names and n not in decay], "weight_decay": 0.0},
+            {"params": [p for n, p in trainable if n in crf_names], "weight_decay": 0.0, "lr": self.crf_lr},
+        ]
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        self.optimizer = optimizer_cls([g for g in groups if g["params"]], **optimizer_kwargs)
+        return self.optimizer
 
     def evaluate(
         self,
@@ -77,11 +112,12 @@ class NerTrainer(Trainer):
         metric_key_prefix: str = "eval",
     ) -> dict[str, float]:
         started = time.monotonic()
+        tokenizer: Any = self.processing_class
         predictions = predict_words(
-            self.model,
+            cast(Tagger, self.model),
             self.eval_set.windows,
             [len(s.words) for s in self.eval_set.sentences],
-            self.processing_class.pad_token_id,
+            tokenizer.pad_token_id,
             self.args.per_device_eval_batch_size,
             self.bf16_eval,
         )
@@ -107,6 +143,7 @@ class TrainResult:
     epochs_run: float
     train_seconds: float
     trainable_parameters: int
+    total_parameters: int
 
 
 def training_arguments(config: Config, checkpoints: Path, progress: bool) -> TrainingArguments:
@@ -142,18 +179,27 @@ def training_arguments(config: Config, checkpoints: Path, progress: bool) -> Tra
 
 
 def train_model(
-    config: Config, corpus: Corpus, run_dir: Path, resume: bool = False, progress: bool = True
+    config: Config,
+    corpus: Corpus,
+    run_dir: Path,
+    resume: bool = False,
+    progress: bool = True,
+    encoder_cache: Path | None = None,
 ) -> TrainResult:
-    """Fine-tune on `corpus.train`, keep the best epoch by valid F1, and save it into `run_dir`."""
+    """Fine-tune on `corpus.train`, keep the best epoch by valid F1, and save it into `run_dir`.
+
+    `encoder_cache` is where named encoders assembled on first use are kept (model/encoders.py).
+    """
     from torch.utils.tensorboard import SummaryWriter
 
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir)
     torch.manual_seed(config.train.seed)
-    tagger, tokenizer = build_tagger(config.model, corpus.label_set)
-    trainable = sum(p.numel() for p in tagger.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in tagger.parameters())
-    logger.info("parameters: %d trainable of %d", trainable, total)
+    tagger, tokenizer = build_tagger(config.model, corpus.label_set, encoder_cache)
+    counts = count_parameters(tagger)
+    logger.info(
+        "parameters: %d trainable of %d (%.1f%%)", counts.trainable, counts.total, 100 * counts.trainable / counts.total
+    )
     plan = EncodingPlan.for_config(config.data, tokenizer, corpus.label_set)
     train_windows = encode_sentences(plan, corpus.train, corpus.label_set)
     eval_set = EvalSet(corpus.valid, encode_sentences(plan, corpus.valid, corpus.label_set))
@@ -173,6 +219,7 @@ def train_model(
         eval_set=eval_set,
         label_set=corpus.label_set,
         bf16_eval=config.train.bf16,
+        crf_lr=config.train.crf_lr,
     )
     started = time.monotonic()
     has_checkpoint = resume and any((run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"))
@@ -182,4 +229,4 @@ def train_model(
     elapsed = time.monotonic() - started
     save_model(LoadedModel(tagger, tokenizer, corpus.label_set, config), run_dir)
     best = trainer.state.best_metric if trainer.state.best_metric is not None else float("nan")
-    return TrainResult(run_dir, float(best), float(trainer.state.epoch or 0), elapsed, trainable)
+    return TrainResult(run_dir, float(best), float(trainer.state.epoch or 0), elapsed, counts.trainable, counts.total)
