@@ -135,8 +135,12 @@ def run_bertner(args: argparse.Namespace) -> dict:
         elapsed = time.monotonic() - started
         lines = (Path(output) / "metrics.jsonl").read_text().splitlines()
     history = [json.loads(line)["valid"]["f1"] for line in lines]
-    return {"seconds": elapsed, "train_seconds": result.train_seconds, "valid_f1_per_epoch": history,
-            "valid_f1": history[-1]}
+    return {
+        "seconds": elapsed,
+        "train_seconds": result.train_seconds,
+        "valid_f1_per_epoch": history,
+        "valid_f1": history[-1],
+    }
 
 
 def main() -> None:
