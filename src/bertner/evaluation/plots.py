@@ -19,14 +19,14 @@ if TYPE_CHECKING:
     from bertner.evaluation.confusion import ConfusionMatrix
     from bertner.evaluation.metrics import TypeScores
 
-__all__ = ["confusion_png", "epoch_curves_png", "f1_overlay_png", "per_type_png"]
+__all__ = ["confusion_png", "epoch_curves_png", "f1_overlay_png", "figure_png", "new_figure", "per_type_png"]
 
 Points = Sequence[tuple[float, float]]
 
 _DPI = 110
 
 
-def _figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
     """A new Agg-backed figure of the given size in inches."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -38,7 +38,8 @@ def _figure(width: float, height: float) -> Any:
     return figure
 
 
-def _png(figure: Any) -> bytes:
+def figure_png(figure: Any) -> bytes:
+    """The figure as PNG bytes."""
     buffer = io.BytesIO()
     # Fixed metadata keeps the bytes of a plot the same from run to run.
     figure.savefig(buffer, format="png", metadata={"Software": None})
@@ -51,7 +52,7 @@ def confusion_png(matrix: ConfusionMatrix, title: str = "Token confusion (gold r
     Empty cells are left blank so that the few confusions stand out among the zeros.
     """
     rows, columns = len(matrix.rows), len(matrix.columns)
-    figure = _figure(max(4.5, 0.75 * columns + 2.0), max(3.5, 0.55 * rows + 1.8))
+    figure = new_figure(max(4.5, 0.75 * columns + 2.0), max(3.5, 0.55 * rows + 1.8))
     axes = figure.add_subplot()
     shares = matrix.normalised()
     image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
@@ -67,13 +68,13 @@ def confusion_png(matrix: ConfusionMatrix, title: str = "Token confusion (gold r
             if count:
                 colour = "white" if shares[i][j] > 0.6 else "black"
                 axes.text(j, i, str(count), ha="center", va="center", fontsize=font, color=colour)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def per_type_png(per_type: Mapping[str, TypeScores], title: str = "Entity scores per type") -> bytes:
     """Grouped bars of precision, recall and F1 (in %) for each entity type."""
     names = list(per_type)
-    figure = _figure(max(5.0, 1.1 * len(names) + 2.0), 3.6)
+    figure = new_figure(max(5.0, 1.1 * len(names) + 2.0), 3.6)
     axes = figure.add_subplot()
     width = 0.27
     for offset, metric in enumerate(("precision", "recall", "f1")):
@@ -86,12 +87,12 @@ def per_type_png(per_type: Mapping[str, TypeScores], title: str = "Entity scores
     axes.set_ylabel("%")
     axes.set_title(title)
     axes.legend(loc="upper center", ncols=3, fontsize=8)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def epoch_curves_png(train_loss: Points, valid: Mapping[str, Points], title: str = "Training") -> bytes:
     """Two panels: train loss per epoch, and validation scores (e.g. precision, recall, F1) per epoch in %."""
-    figure = _figure(9.0, 3.6)
+    figure = new_figure(9.0, 3.6)
     loss_axes, valid_axes = figure.subplots(1, 2)
     if train_loss:
         loss_axes.plot(*zip(*train_loss, strict=True), marker="o", color="tab:red")
@@ -109,12 +110,12 @@ def epoch_curves_png(train_loss: Points, valid: Mapping[str, Points], title: str
         valid_axes.legend(fontsize=8)
     for axes in (loss_axes, valid_axes):
         axes.grid(alpha=0.3)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def f1_overlay_png(runs: Mapping[str, Points], title: str = "Validation F1 per epoch") -> bytes:
     """One line of validation F1 (in %) per epoch for each run, overlaid."""
-    figure = _figure(7.0, 4.2)
+    figure = new_figure(7.0, 4.2)
     axes = figure.add_subplot()
     for name, points in runs.items():
         if points:
@@ -126,4 +127,4 @@ def f1_overlay_png(runs: Mapping[str, Points], title: str = "Validation F1 per e
     axes.grid(alpha=0.3)
     if any(runs.values()):
         axes.legend(fontsize=8)
-    return _png(figure)
+    return figure_png(figure)

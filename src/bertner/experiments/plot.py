@@ -6,24 +6,12 @@ canvas without pyplot, so that plotting changes no global state.
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING, Any
+
+from bertner.evaluation.plots import figure_png, new_figure
 
 if TYPE_CHECKING:
     from bertner.experiments.results import ExperimentResults
-
-_DPI = 110
-
-
-def _figure(width: float, height: float) -> Any:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as error:
-        raise ImportError("the experiment plot needs matplotlib: pip install 'bertner[plots]'") from error
-    figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
 
 
 def _points(axes: Any, results: ExperimentResults) -> None:
@@ -73,11 +61,8 @@ def _curves(axes: Any, results: ExperimentResults) -> None:
 
 def experiment_png(results: ExperimentResults) -> bytes:
     """The two panels side by side, as PNG bytes."""
-    figure = _figure(max(11.0, 0.9 * len(results.variants) + 7.0), 4.6)
+    figure = new_figure(max(11.0, 0.9 * len(results.variants) + 7.0), 4.6)
     points, curves = figure.subplots(1, 2)
     _points(points, results)
     _curves(curves, results)
-    buffer = io.BytesIO()
-    # Fixed metadata keeps the bytes of a plot the same from run to run.
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    return figure_png(figure)
