@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from bertner.config import DataConfig, ModelConfig
-from bertner.data.alignment import first_subtokens
+from bertner.data.alignment import IGNORE, first_subtokens
 from bertner.data.encoding import EncodingPlan, encode
 from bertner.labels import LabelSet
 from bertner.model.build import build_tagger
@@ -103,3 +105,28 @@ def test_length_sorted_batches_cover_every_window_once_longest_first(
     assert all(len(batch) <= 2 for batch in batches)
     lengths = [len(windows[i].input_ids) for i in order]
     assert lengths == sorted(lengths, reverse=True)
+
+
+def test_the_evaluation_loss_is_the_mean_word_cross_entropy_of_the_gold_labels(tiny_bert: Path) -> None:
+    """Oracle: cross-entropy computed by hand from the logits at each word's first sub-token."""
+    label_set = LabelSet.from_types(["PER", "LOC"])
+    torch.manual_seed(0)
+    tagger, tokenizer = build_tagger(ModelConfig(encoder=str(tiny_bert)), label_set)
+    tagger.eval()
+    words = [["Maria", "Okafor", "flew", "to", "Lisbon"], ["Rain", "fell"]]
+    gold = [[3, 4, 0, 0, 1], [0, IGNORE]]  # B-PER I-PER O O B-LOC; O and a word without a known label
+    windows = encode(EncodingPlan(tokenizer, 64, 8), words)
+
+    result = predict_words(tagger, windows, [5, 2], tokenizer.pad_token_id, gold_label_ids=gold)
+
+    losses = []
+    for window, row in zip(windows, gold, strict=True):
+        batch = tokenizer([words[window.sentence]], is_split_into_words=True, return_tensors="pt")
+        with torch.no_grad():
+            logits = tagger(batch["input_ids"], batch["attention_mask"]).logits[0]
+        starts = [batch.word_ids(0).index(w) for w in range(len(row))]
+        for word, label in enumerate(row):
+            if label != IGNORE:
+                losses.append(-torch.log_softmax(logits[starts[word]], -1)[label])
+    assert result.loss == pytest.approx(float(torch.stack(losses).mean()), abs=1e-5)
+    assert predict_words(tagger, windows, [5, 2], tokenizer.pad_token_id).loss is None

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bertner.data.alignment import IGNORE
 from bertner.data.conll import Sentence, format_predictions
 from bertner.data.encoding import EncodingPlan, encode
 from bertner.data.files import write_text_atomic
@@ -24,12 +25,18 @@ class Evaluation:
     predicted: tuple[tuple[str, ...], ...]
     scores: Scores
     model_types: tuple[str, ...]
+    loss: float | None = None
 
 
 def predict_tags(
-    model: LoadedModel, words: Sequence[Sequence[str]], batch_size: int = 64, progress: bool = False
-) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[float, ...], ...]]:
-    """IOB2 tags and their probabilities for each word of each sentence."""
+    model: LoadedModel,
+    words: Sequence[Sequence[str]],
+    batch_size: int = 64,
+    progress: bool = False,
+    gold: Sequence[Sequence[str]] | None = None,
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[float, ...], ...], float | None]:
+    """IOB2 tags and their probabilities for each word of each sentence, and the loss on `gold` if given."""
+    ids = model.label_set.label2id
     plan = EncodingPlan.for_config(model.config.data, model.tokenizer, model.label_set)
     windows = encode(plan, words)
     result = predict_words(
@@ -40,18 +47,19 @@ def predict_tags(
         batch_size,
         model.config.train.bf16,
         progress,
+        None if gold is None else [[ids.get(tag, IGNORE) for tag in row] for row in gold],
     )
     labels = model.label_set.labels
-    return tuple(tuple(labels[i] for i in row) for row in result.label_ids), result.confidences
+    return tuple(tuple(labels[i] for i in row) for row in result.label_ids), result.confidences, result.loss
 
 
 def evaluate_sentences(
     model: LoadedModel, sentences: Sequence[Sentence], batch_size: int = 64, progress: bool = False
 ) -> Evaluation:
     """Predict and score. Gold types the model cannot predict are not an error here: the report lists them."""
-    predicted, _ = predict_tags(model, [s.words for s in sentences], batch_size, progress)
-    scores = score([s.tags for s in sentences], predicted)
-    return Evaluation(sentences, predicted, scores, model.label_set.types)
+    gold = [s.tags for s in sentences]
+    predicted, _, loss = predict_tags(model, [s.words for s in sentences], batch_size, progress, gold)
+    return Evaluation(sentences, predicted, score(gold, predicted), model.label_set.types, loss)
 
 
 def write_evaluation(
@@ -69,6 +77,7 @@ def write_evaluation(
         examples=examples,
         bootstrap=bootstrap,
         model_types=evaluation.model_types,
+        loss=evaluation.loss,
     )
     write_text_atomic(output / PREDICTIONS_FILE, format_predictions(evaluation.sentences, evaluation.predicted))
     return files

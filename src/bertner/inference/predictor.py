@@ -49,7 +49,9 @@ class Predictor:
     def predict(self, texts: Sequence[str], progress: bool = False) -> list[list[TextEntity]]:
         """The entities of each text, in order of appearance."""
         words = [segment(text) for text in texts]
-        tags, confidences = predict_tags(self.model, [[w.text for w in ws] for ws in words], self.batch_size, progress)
+        tags, confidences, _ = predict_tags(
+            self.model, [[w.text for w in ws] for ws in words], self.batch_size, progress
+        )
         return [_entities(text, ws, t, c) for text, ws, t, c in zip(texts, words, tags, confidences, strict=True)]
 
 

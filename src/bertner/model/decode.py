@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from tqdm.auto import tqdm
 
-from bertner.data.alignment import first_subtokens
+from bertner.data.alignment import IGNORE, first_subtokens
 from bertner.data.encoding import Window
 from bertner.model.collate import Collator
 from bertner.model.crf import CRF
@@ -28,6 +28,8 @@ class WordPredictions:
 
     label_ids: tuple[tuple[int, ...], ...]
     confidences: tuple[tuple[float, ...], ...]
+    loss: float | None = None
+    """Mean word-level cross-entropy of the gold labels under each word's softmax, when gold was given."""
 
 
 def length_sorted_batches(windows: Sequence[Window], batch_size: int) -> Iterator[list[int]]:
@@ -52,8 +54,13 @@ def predict_words(
     batch_size: int = 64,
     bf16: bool = False,
     progress: bool = False,
+    gold_label_ids: Sequence[Sequence[int]] | None = None,
 ) -> WordPredictions:
     """One (label id, probability) per word of every sentence; `word_counts[s]` words in sentence s.
+
+    Given `gold_label_ids` (IGNORE for a word whose gold label the model does not have), the result also
+    carries the evaluation loss: the mean cross-entropy of the gold labels over words (for a CRF tagger,
+    of its per-word emission softmax, not the CRF likelihood).
 
     Without a CRF each word takes the argmax at its first sub-token. With one, each word's scores (from the
     window that owns it) are gathered per sentence and the whole sentence is Viterbi-decoded, so the tags
@@ -84,11 +91,27 @@ def predict_words(
     assert not missing, f"words without a prediction: {missing[:5]}"
     if tagger.crf is None:
         probabilities = [row.softmax(-1).max(-1) for row in scores]
-        return WordPredictions(
+        result = WordPredictions(
             tuple(tuple(p.indices.tolist()) for p in probabilities),
             tuple(tuple(p.values.tolist()) for p in probabilities),
         )
-    return _viterbi(tagger.crf, scores, batch_size)
+    else:
+        result = _viterbi(tagger.crf, scores, batch_size)
+    if gold_label_ids is None:
+        return result
+    return replace(result, loss=_word_cross_entropy(scores, gold_label_ids))
+
+
+def _word_cross_entropy(scores: Sequence[torch.Tensor], gold: Sequence[Sequence[int]]) -> float | None:
+    """Mean cross-entropy over words with a known gold label; `scores[s]` is (words, num_labels)."""
+    if not scores:
+        return None
+    # (all words, num_labels) and (all words,)
+    logits = torch.cat(list(scores))
+    targets = torch.tensor([label for row in gold for label in row], dtype=torch.long)
+    if not (targets != IGNORE).any():
+        return None
+    return float(torch.nn.functional.cross_entropy(logits, targets, ignore_index=IGNORE))
 
 
 def _owned_word_starts(window: Window) -> tuple[list[int], list[int]]:
