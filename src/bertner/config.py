@@ -163,16 +163,19 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> Config:
     return config
 
 
+def read_toml(path: Path, what: str = "config") -> dict[str, Any]:
+    """A TOML file as dicts; an unreadable or invalid file is a ValueError naming the path."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from error
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read {what}: {error.strerror}") from error
+
+
 def load_config(path: Path | None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
     """Defaults, then the TOML file at `path` (if any), then `overrides` ({section: {key: value}})."""
-    raw: dict[str, dict[str, Any]] = {}
-    if path is not None:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as error:
-            raise ValueError(f"{path}: not valid TOML: {error}") from error
-        except OSError as error:
-            raise ValueError(f"{path}: cannot read config: {error.strerror}") from error
+    raw: dict[str, Any] = read_toml(path) if path is not None else {}
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
     return config_from_dict(raw, where=str(path) if path else "config")

@@ -41,9 +41,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from bertner.config import Config, config_from_dict
+from bertner.config import Config, config_from_dict, read_toml
 
 EXPERIMENT_KEYS = ("data", "output", "seeds", "num_seeds", "evaluate_test")
 BASE_VARIANT = "base"
@@ -233,13 +231,7 @@ def experiment_from_dict(
 
 def load_experiment(path: Path, data: str | None = None, output: Path | None = None) -> Experiment:
     """Read an experiment file (see the module docstring); errors name the file and the variant."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: not valid TOML: {error}") from error
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read experiment file: {error.strerror}") from error
-    return experiment_from_dict(raw, str(path), data, output)
+    return experiment_from_dict(read_toml(path, "experiment file"), str(path), data, output)
 
 
 def describe(overrides: Mapping[str, Any]) -> str:
