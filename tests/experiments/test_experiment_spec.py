@@ -63,6 +63,37 @@ train = { lr = 1e-4 }
     assert runs[3].config.train.seed == 2 and runs[3].config.model.head == "mlp"
 
 
+def test_a_variant_may_run_with_its_own_seeds(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+[experiment]
+data = "d"
+output = "o"
+seeds = [42]
+
+[[variants]]
+name = "linear"
+seeds = [42, 43, 44]
+
+[[variants]]
+name = "crf"
+"model.crf" = true
+""",
+    )
+    experiment = load_experiment(path)
+    linear, crf = experiment.variants
+    assert linear.overrides == {}  # seeds is not a config override
+    assert (experiment.seeds_of(linear), experiment.seeds_of(crf)) == ((42, 43, 44), (42,))
+    runs = [(r.variant, r.seed, r.config.train.seed, r.run_dir) for r in experiment.runs()]
+    assert runs == [
+        ("linear", 42, 42, Path("o/linear/seed-42")),
+        ("linear", 43, 43, Path("o/linear/seed-43")),
+        ("linear", 44, 44, Path("o/linear/seed-44")),
+        ("crf", 42, 42, Path("o/crf/seed-42")),
+    ]
+
+
 def test_a_grid_is_crossed_with_the_variants_and_named_by_its_values(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -118,6 +149,14 @@ def test_no_variants_means_the_base_config(tmp_path: Path) -> None:
         ('[experiment]\ndata = "d"\noutput = "o"\nseeds = [1, 1]\n', "seeds repeat"),
         ('[experiment]\ndata = "d"\noutput = "o"\nnum_seeds = 0\n', "num_seeds must be a positive integer"),
         (
+            '[experiment]\ndata = "d"\noutput = "o"\n[[variants]]\nname = "v"\nseeds = [1, 1]\n',
+            "variant 'v': seeds repeat",
+        ),
+        (
+            '[experiment]\ndata = "d"\noutput = "o"\n[[variants]]\nname = "v"\nseeds = 3\n',
+            "'v': seeds must be a non-empty",
+        ),
+        (
             '[experiment]\ndata = "d"\noutput = "o"\n[[variants]]\nname = "bad"\n"model.head" = "softmax"\n',
             "variant 'bad'.*model.head must be one of linear, mlp",
         ),
@@ -158,4 +197,5 @@ def test_the_shipped_ablation_file_is_valid() -> None:
     experiment = load_experiment(path)
     names = [v.name for v in experiment.variants]
     assert names == ["linear", "mlp-tanh", "mlp-relu", "freeze-emb-lower-half", "crf", "lora-r8", "lora-r16"]
-    assert all(v.config.model.encoder == "minilm-l6" and v.config.train.epochs == 3 for v in experiment.variants)
+    assert {v.config.model.encoder for v in experiment.variants} == {"minilm-l6"}
+    assert len({v.config.train.epochs for v in experiment.variants}) == 1  # the same epoch budget for every variant

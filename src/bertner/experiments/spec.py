@@ -21,6 +21,7 @@ name = "linear"                     # no overrides: the base config
 name = "mlp-tanh"
 "model.head" = "mlp"                # a quoted dotted key ...
 model.head_activation = "tanh"      # ... a TOML dotted key, or a nested table: model = { head = "mlp" }
+seeds = [1, 2, 3, 4, 5]             # optional: this variant's own seeds instead of [experiment]'s
 
 [grid]                              # optional: every combination, crossed with every variant
 "train.lr" = [1e-5, 3e-5]
@@ -29,7 +30,8 @@ model.head_activation = "tanh"      # ... a TOML dotted key, or a nested table: 
 
 With a grid, each variant is expanded into one variant per combination, named by its values, e.g.
 `mlp-tanh,lr=1e-05,batch_size=16` (without [[variants]]: `lr=1e-05,batch_size=16`). Early stopping during
-a grid search comes from `train.patience`. Seeds are set by [experiment] only; `train.seed` may not be overridden.
+a grid search comes from `train.patience`. Seeds are set by [experiment], or by a variant's own `seeds` (e.g. more
+seeds for the best variants once a one-seed table has found them); `train.seed` may not be overridden.
 """
 
 from __future__ import annotations
@@ -51,11 +53,15 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+,-]*$")
 
 @dataclass(frozen=True)
 class Variant:
-    """One named setting: the base config with `overrides` ({"model.head": "mlp", ...}) applied."""
+    """One named setting: the base config with `overrides` ({"model.head": "mlp", ...}) applied.
+
+    `seeds`: the variant's own seeds; None runs it with the experiment's.
+    """
 
     name: str
     overrides: Mapping[str, Any]
     config: Config
+    seeds: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ class Experiment:
     variants: tuple[Variant, ...]
 
     def runs(self) -> list[PlannedRun]:
-        """Every variant with every seed, variant by variant."""
+        """Every variant with each of its seeds (its own, else the experiment's), variant by variant."""
         return [
             PlannedRun(
                 variant.name,
@@ -86,8 +92,11 @@ class Experiment:
                 self.output / variant.name / f"seed-{seed}",
             )
             for variant in self.variants
-            for seed in self.seeds
+            for seed in self.seeds_of(variant)
         ]
+
+    def seeds_of(self, variant: Variant) -> tuple[int, ...]:
+        return variant.seeds if variant.seeds is not None else self.seeds
 
 
 def _flatten(table: Mapping[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
@@ -157,7 +166,7 @@ def _grid_name(variant: str | None, combination: Mapping[str, Any]) -> str:
 
 def _variants(raw: Any, base: Mapping[str, Any], grid: list[dict[str, Any]], where: str) -> tuple[Variant, ...]:
     if raw is None:
-        listed: list[tuple[str | None, dict[str, Any]]] = [(None, {})]
+        listed: list[tuple[str | None, dict[str, Any], tuple[int, ...] | None]] = [(None, {}, None)]
     elif isinstance(raw, list) and raw and all(isinstance(v, Mapping) for v in raw):
         listed = []
         for index, table in enumerate(raw):
@@ -165,11 +174,13 @@ def _variants(raw: Any, base: Mapping[str, Any], grid: list[dict[str, Any]], whe
             name = values.pop("name", None)
             if not isinstance(name, str):
                 raise ValueError(f"{where}: [[variants]] number {index + 1} needs a name")
-            listed.append((name, _flatten(values, f"{where} variant {name!r}")))
+            own_seeds = values.pop("seeds", None)
+            seeds = None if own_seeds is None else _seed_list(own_seeds, f"{where} variant {name!r}: seeds")
+            listed.append((name, _flatten(values, f"{where} variant {name!r}"), seeds))
     else:
         raise ValueError(f"{where}: variants must be [[variants]] tables, each with a name")
     variants = []
-    for name, overrides in listed:
+    for name, overrides, seeds in listed:
         for combination in grid:
             full_name = _grid_name(name, combination) if combination else (name or BASE_VARIANT)
             if not _NAME.match(full_name):
@@ -178,7 +189,8 @@ def _variants(raw: Any, base: Mapping[str, Any], grid: list[dict[str, Any]], whe
                     "letters, digits and . _ = + , -"
                 )
             merged = {**overrides, **combination}
-            variants.append(Variant(full_name, merged, _config(base, merged, f"{where} variant {full_name!r}")))
+            config = _config(base, merged, f"{where} variant {full_name!r}")
+            variants.append(Variant(full_name, merged, config, seeds))
     names = [variant.name for variant in variants]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -186,16 +198,21 @@ def _variants(raw: Any, base: Mapping[str, Any], grid: list[dict[str, Any]], whe
     return tuple(variants)
 
 
+def _seed_list(seeds: Any, where: str) -> tuple[int, ...]:
+    """A non-empty list of distinct integers, as a tuple; `where` names the setting in errors."""
+    if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
+        raise ValueError(f"{where} must be a non-empty list of integers, not {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{where} repeat: {seeds}")
+    return tuple(seeds)
+
+
 def _seeds(settings: Mapping[str, Any], base_seed: int, where: str) -> tuple[int, ...]:
     seeds, count = settings.get("seeds"), settings.get("num_seeds")
     if seeds is not None and count is not None:
         raise ValueError(f"{where}: give [experiment] seeds or num_seeds, not both")
     if seeds is not None:
-        if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
-            raise ValueError(f"{where}: [experiment] seeds must be a non-empty list of integers, not {seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"{where}: [experiment] seeds repeat: {seeds}")
-        return tuple(seeds)
+        return _seed_list(seeds, f"{where}: [experiment] seeds")
     if count is not None:
         if type(count) is not int or count < 1:
             raise ValueError(f"{where}: [experiment] num_seeds must be a positive integer, not {count!r}")
