@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import statistics
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 import torch
 
 from bertner.experiments import runner as runner_module
-from bertner.experiments.results import ExperimentResults
+from bertner.experiments.results import ExperimentResults, collect_results
 from bertner.experiments.runner import run_experiment
 from bertner.experiments.spec import Experiment, load_experiment
 
@@ -190,6 +191,20 @@ def test_an_unfinished_run_is_resumed_and_a_trained_one_only_evaluated(
     run_experiment(copy, progress=False, isolate=False)
     assert trained == ["linear/seed-4"]
     assert (output / "mlp-tanh" / "seed-3" / "eval" / "test" / "metrics.json").is_file()
+
+
+def test_a_variant_with_its_own_seeds_is_summarised_over_those(
+    finished: tuple[Experiment, ExperimentResults],
+) -> None:
+    experiment, _ = finished
+    linear, mlp = experiment.variants
+    one_seed = Experiment(experiment.data, experiment.output, SEEDS, True, (linear, replace(mlp, seeds=(4,))))
+    results = collect_results(one_seed)
+    assert [[run.seed for run in v.runs] for v in results.variants] == [list(SEEDS), [4]]
+    only = _f1(experiment.output / "mlp-tanh" / "seed-4" / "eval" / "test" / "metrics.json")
+    assert results.variants[1].test_f1 is not None and results.variants[1].test_f1.mean == pytest.approx(only)
+    assert results.to_dict()["variant_seeds"] == {"mlp-tanh": [4]}
+    assert "seeds 3, 4 (mlp-tanh: 4)" in results.to_markdown()
 
 
 def test_a_run_folder_from_another_config_is_refused(

@@ -194,6 +194,7 @@ class ExperimentResults:
             "data": self.experiment.data,
             "output": str(self.experiment.output),
             "seeds": list(self.experiment.seeds),
+            "variant_seeds": {v.name: list(v.seeds) for v in self.experiment.variants if v.seeds is not None},
             "evaluate_test": self.experiment.evaluate_test,
             "f1": "in [0, 1]; mean and sample std (n - 1) over the seeds of a variant",
             "memory": MEMORY_NOTE,
@@ -228,6 +229,9 @@ class ExperimentResults:
     def to_markdown(self, plot: str | None = "results.png") -> str:
         types = self.entity_types
         seeds = ", ".join(map(str, self.experiment.seeds))
+        own = [v for v in self.experiment.variants if v.seeds is not None]
+        if own:
+            seeds += " (" + "; ".join(f"{v.name}: {', '.join(map(str, v.seeds or ()))}" for v in own) + ")"
         lines = [
             "# Experiment results",
             "",
