@@ -108,6 +108,7 @@ def test_mean_std_matches_statistics() -> None:
     assert result.n == 4
     assert result.format() == f"{statistics.mean(values) * 100:.2f} ± {statistics.stdev(values) * 100:.2f} (n=4)"
     assert mean_std([0.9]).std == 0.0
+    assert mean_std([0.9]).format() == "90.00 (n=1)"  # one run has no spread to show
     with pytest.raises(ValueError):
         mean_std([])
     with pytest.raises(ValueError):

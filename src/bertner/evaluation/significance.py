@@ -215,7 +215,10 @@ class MeanStd:
     n: int
 
     def format(self, scale: float = 100.0, digits: int = 2) -> str:
-        """E.g. ``"91.23 ± 0.15 (n=3)"`` for F1 values with the default ``scale`` of 100."""
+        """E.g. ``"91.23 ± 0.15 (n=3)"`` for F1 values with the default ``scale`` of 100; ``"91.23 (n=1)"``
+        for a single value, whose spread is unknown rather than zero."""
+        if self.n == 1:
+            return f"{self.mean * scale:.{digits}f} (n=1)"
         return f"{self.mean * scale:.{digits}f} ± {self.std * scale:.{digits}f} (n={self.n})"
 
     def to_dict(self) -> dict[str, float | int]:
