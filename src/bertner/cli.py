@@ -235,7 +235,7 @@ def run_compare(args: argparse.Namespace) -> int:
         test = paired_significance(a, b, args.samples, args.seed)
         print(
             f"paired bootstrap on {args.split} ({test.samples} samples): F1 {test.f1_a * 100:.2f} vs "
-            f"{test.f1_b * 100:.2f}, delta {test.delta * 100:+.2f}, p = {test.p_value:.4f}"
+            f"{test.f1_b * 100:.2f}, delta {test.delta * 100:+.2f}, {test.p_text()}"
         )
     return 0
 

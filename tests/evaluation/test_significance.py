@@ -8,7 +8,13 @@ import statistics
 import pytest
 
 from bertner.evaluation.metrics import score
-from bertner.evaluation.significance import bootstrap_f1, mean_std, paired_bootstrap, sentence_counts
+from bertner.evaluation.significance import (
+    PairedTest,
+    bootstrap_f1,
+    mean_std,
+    paired_bootstrap,
+    sentence_counts,
+)
 
 
 def _system(seed: int, sentences: int, miss_rate: float) -> tuple[list[list[str]], list[list[str]]]:
@@ -84,6 +90,13 @@ def test_paired_clearly_better_system_is_significant_either_way_round() -> None:
     reverse = paired_bootstrap(b, a, samples=1000, seed=0)
     assert reverse.delta == pytest.approx(-result.delta)
     assert reverse.p_value < 0.01
+    # No resample of 1,000 reverses a 20-point lead: the p-value is only known to be below 1/1000.
+    assert result.p_value == 0.0 and result.p_text() == "p < 0.001"
+
+
+def test_a_nonzero_p_value_is_printed_as_is() -> None:
+    result = PairedTest(f1_a=0.9, f1_b=0.89, delta=0.01, p_value=0.023, samples=1000, seed=0)
+    assert result.p_text() == "p = 0.0230"
 
 
 def test_paired_slightly_different_systems_are_not_significant() -> None:

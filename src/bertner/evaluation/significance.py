@@ -161,6 +161,13 @@ class PairedTest:
     samples: int
     seed: int
 
+    def p_text(self) -> str:
+        """``p = 0.0230``; ``p < 0.001`` (with 1,000 samples) when no resample reached the bar, since a
+        bootstrap cannot show a p-value below one over its number of samples."""
+        if self.p_value == 0:
+            return f"p < {1 / self.samples:.2g}"
+        return f"p = {self.p_value:.4f}"
+
     def to_dict(self) -> dict[str, float | int]:
         """The test's numbers, for JSON reports."""
         return {
