@@ -51,6 +51,9 @@ def _curves(axes: Any, results: ExperimentResults) -> None:
             epochs, values = zip(*run.valid_curve, strict=True)
             label = f"{variant.name} (seed {run.seed})"
             axes.plot(epochs, [v * 100 for v in values], styles[number % 4], color=colour, marker="o", label=label)
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1, 2, 3; not 0.96 ... 1.04 for one epoch
     axes.set_xlabel("epoch")
     axes.set_ylabel("valid F1 (%)")
     axes.set_title("Validation F1 per epoch, every run")
