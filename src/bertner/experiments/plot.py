@@ -6,6 +6,7 @@ canvas without pyplot, so that plotting changes no global state.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from bertner.evaluation.plots import figure_png, new_figure
@@ -51,9 +52,12 @@ def _curves(axes: Any, results: ExperimentResults) -> None:
             epochs, values = zip(*run.valid_curve, strict=True)
             label = f"{variant.name} (seed {run.seed})"
             axes.plot(epochs, [v * 100 for v in values], styles[number % 4], color=colour, marker="o", label=label)
-    from matplotlib.ticker import MaxNLocator
-
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1, 2, 3; not 0.96 ... 1.04 for one epoch
+    epochs_seen = [epoch for variant in results.variants for run in variant.runs for epoch, _ in run.valid_curve]
+    if epochs_seen:
+        # One tick per epoch, also for a one-epoch budget (matplotlib's own ticks would be 0.96, 0.98, ...).
+        last = math.ceil(max(epochs_seen))
+        axes.set_xticks(range(1, last + 1))
+        axes.set_xlim(0.5, last + 0.5)
     axes.set_xlabel("epoch")
     axes.set_ylabel("valid F1 (%)")
     axes.set_title("Validation F1 per epoch, every run")
