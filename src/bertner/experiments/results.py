@@ -231,7 +231,8 @@ class ExperimentResults:
         seeds = ", ".join(map(str, self.experiment.seeds))
         own = [v for v in self.experiment.variants if v.seeds is not None]
         if own:
-            seeds += " (" + "; ".join(f"{v.name}: {', '.join(map(str, v.seeds or ()))}" for v in own) + ")"
+            listed = (f"{v.name}: {', '.join(map(str, self.experiment.seeds_of(v)))}" for v in own)
+            seeds += " (" + "; ".join(listed) + ")"
         lines = [
             "# Experiment results",
             "",
