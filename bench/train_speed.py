@@ -20,96 +20,22 @@ import time
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import torch
-from transformers import (
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-    DataCollatorForTokenClassification,
-    Trainer,
-    TrainingArguments,
-)
+from hf_recipe import RecipeSettings, train_hf_recipe
 
 from bertner.config import load_config
 from bertner.data.conll import Sentence
 from bertner.data.corpus import load_corpus
-from bertner.evaluation.metrics import score
 from bertner.labels import LabelSet
 from bertner.model.encoders import resolve_encoder
 from bertner.training.trainer import train_model
 
 
-def _hf_features(tokenizer, sentences: list[Sentence], label_set: LabelSet) -> list[dict]:
-    ids = label_set.label2id
-    encoded = tokenizer([list(s.words) for s in sentences], is_split_into_words=True, truncation=True)
-    features = []
-    for index, sentence in enumerate(sentences):
-        labels, previous = [], None
-        for word in encoded.word_ids(index):
-            labels.append(-100 if word is None or word == previous else ids[sentence.tags[word]])
-            previous = word
-        features.append(
-            {
-                "input_ids": encoded["input_ids"][index],
-                "attention_mask": encoded["attention_mask"][index],
-                "labels": labels,
-            }
-        )
-    return features
-
-
-def _hf_word_tags(predictions: np.ndarray, features: list[dict], label_set: LabelSet) -> list[list[str]]:
-    tags = []
-    for row, feature in zip(predictions, features, strict=True):
-        tags.append([label_set.labels[p] for p, gold in zip(row, feature["labels"], strict=False) if gold != -100])
-    return tags
-
-
 def run_anchor(args: argparse.Namespace, train: list[Sentence], valid: list[Sentence], label_set: LabelSet) -> dict:
-    path = resolve_encoder(args.encoder)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    torch.manual_seed(args.seed)
-    model = AutoModelForTokenClassification.from_pretrained(
-        path, num_labels=len(label_set), id2label=label_set.id2label, label2id=label_set.label2id
-    )
-    train_features = _hf_features(tokenizer, train, label_set)
-    valid_features = _hf_features(tokenizer, valid, label_set)
-    gold = [list(s.tags) for s in valid]
-    history: list[float] = []
-
-    def compute_metrics(prediction) -> dict[str, float]:
-        predicted = _hf_word_tags(prediction.predictions.argmax(-1), valid_features, label_set)
-        history.append(score(gold, predicted).overall.f1)
-        return {"f1": history[-1]}
-
-    with tempfile.TemporaryDirectory() as output:
-        trainer = Trainer(
-            model=model,
-            args=TrainingArguments(
-                output_dir=output,
-                num_train_epochs=args.epochs,
-                learning_rate=args.lr,
-                per_device_train_batch_size=args.batch_size,
-                per_device_eval_batch_size=64,
-                weight_decay=args.weight_decay,
-                seed=args.seed,
-                eval_strategy="epoch",
-                save_strategy="no",
-                logging_strategy="epoch",
-                report_to="none",
-                use_cpu=True,
-                disable_tqdm=True,
-            ),
-            train_dataset=train_features,
-            eval_dataset=valid_features,
-            data_collator=DataCollatorForTokenClassification(tokenizer),
-            processing_class=tokenizer,
-            compute_metrics=compute_metrics,
-        )
-        started = time.monotonic()
-        trainer.train()
-        elapsed = time.monotonic() - started
-    return {"seconds": elapsed, "valid_f1_per_epoch": history, "valid_f1": history[-1]}
+    settings = RecipeSettings(args.epochs, args.lr, args.batch_size, args.weight_decay, args.seed)
+    result = train_hf_recipe(resolve_encoder(args.encoder), train, valid, label_set, settings)
+    history = list(result.valid_f1_per_epoch)
+    return {"seconds": result.seconds, "valid_f1_per_epoch": history, "valid_f1": result.valid_f1}
 
 
 def run_bertner(args: argparse.Namespace) -> dict:
