@@ -133,6 +133,7 @@ def train_hf_recipe(
         test_f1 = None
         if test:
             test_features = _features(tokenizer, test, label_set)
+            trainer.compute_metrics = None  # it scores against the valid sentences
             logits = trainer.predict(test_features).predictions
             predicted = _word_tags(logits.argmax(-1), test_features, label_set)
             test_f1 = score([list(s.tags) for s in test], predicted).overall.f1
