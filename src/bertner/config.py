@@ -92,6 +92,12 @@ class TrainConfig:
     """Stop when valid F1 has not improved for this many epochs."""
     group_by_length: bool = True
     """Batch sentences of similar length together, so that little compute is spent on padding."""
+    loss_normalization: str = "batch"
+    """`batch`: a batch's loss is the mean over its labelled positions (HF's). `corpus`: the sum over them,
+    divided by the mean number per batch over the training set, so that every labelled word weighs the same
+    whichever batch it lands in. With length-grouped batches, `batch` gives the words of short sentences
+    more weight than random batches do: a batch of 16 two-word datelines counts as much as one of 16
+    forty-word sentences."""
     bf16: bool = False
     """Run forward and backward under bfloat16 autocast."""
     lr_scheduler: str = "linear"
@@ -211,6 +217,10 @@ def validate(config: Config) -> None:
         # TrainingArguments.warmup_steps reads a value >= 1 as a number of steps, not a ratio.
         (0 <= config.train.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)"),
         (config.train.crf_lr is None or config.train.crf_lr > 0, "train.crf_lr must be positive"),
+        (
+            config.train.loss_normalization in LOSS_NORMALIZATIONS,
+            f"train.loss_normalization must be batch or corpus, not {config.train.loss_normalization!r}",
+        ),
         *_model_checks(config.model),
     ]
     for ok, message in checks:
@@ -218,6 +228,7 @@ def validate(config: Config) -> None:
             raise ValueError(f"invalid config: {message}")
 
 
+LOSS_NORMALIZATIONS = ("batch", "corpus")
 HEADS = ("linear", "mlp")
 ACTIVATIONS = ("tanh", "relu", "gelu")
 

@@ -81,6 +81,7 @@ class Tagger(nn.Module):
         shape_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         word_starts: torch.Tensor | None = None,
+        loss_normalizer: float | None = None,
     ) -> TokenClassifierOutput:
         """
         Args:
@@ -90,6 +91,8 @@ class Tagger(nn.Module):
             labels: (batch, seq_len) label ids, IGNORE (-100) where no loss is taken.
             word_starts: (batch, seq_len) bool, True at the first sub-token of each owned word; the CRF's
                 loss needs it (with `alignment = "all"` the labels alone do not say where words start).
+            loss_normalizer: if given, the loss is summed over labelled sub-tokens (CRF: words) and divided by
+                this number instead of averaged over the batch's own count (train.loss_normalization).
 
         Returns:
             logits (batch, seq_len, num_labels) and, given labels, the loss: mean cross-entropy over labelled
@@ -104,14 +107,25 @@ class Tagger(nn.Module):
         logits = self.classifier(self.dropout(hidden))
         loss = None
         if labels is not None and self.crf is not None:
-            loss = self._crf_loss(logits, labels, word_starts)
+            loss = self._crf_loss(logits, labels, word_starts, loss_normalizer)
         elif labels is not None:
             loss = nn.functional.cross_entropy(
-                logits.float().reshape(-1, self.num_labels), labels.reshape(-1), ignore_index=IGNORE
+                logits.float().reshape(-1, self.num_labels),
+                labels.reshape(-1),
+                ignore_index=IGNORE,
+                reduction="mean" if loss_normalizer is None else "sum",
             )
+            if loss_normalizer is not None:
+                loss = loss / loss_normalizer
         return TokenClassifierOutput(loss=loss, logits=logits)
 
-    def _crf_loss(self, logits: torch.Tensor, labels: torch.Tensor, word_starts: torch.Tensor | None) -> torch.Tensor:
+    def _crf_loss(
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        word_starts: torch.Tensor | None,
+        normalizer: float | None = None,
+    ) -> torch.Tensor:
         assert self.crf is not None
         if word_starts is None:
             raise ValueError("a Tagger with a CRF needs word_starts with its labels (see Window.features)")
@@ -122,4 +136,6 @@ class Tagger(nn.Module):
             raise ValueError("a word start carries no label (IGNORE); word_starts must mark only labelled words")
         # Averaged over words rather than summed per window, so that the loss, and so the learning rate that
         # suits it, is on the same scale as the cross-entropy of the linear head.
-        return self.crf(emissions, tags, mask, reduction="token_mean")
+        if normalizer is None:
+            return self.crf(emissions, tags, mask, reduction="token_mean")
+        return self.crf(emissions, tags, mask, reduction="sum") / normalizer

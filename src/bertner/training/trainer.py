@@ -19,6 +19,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 
 from bertner.config import Config, save_config
+from bertner.data.alignment import IGNORE
 from bertner.data.conll import Sentence
 from bertner.data.corpus import Corpus
 from bertner.data.encoding import EncodingPlan, Window, encode
@@ -73,6 +74,7 @@ class NerTrainer(Trainer):
         label_set: LabelSet,
         bf16_eval: bool,
         crf_lr: float | None = None,
+        loss_normalizer: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -80,6 +82,15 @@ class NerTrainer(Trainer):
         self.label_set = label_set
         self.bf16_eval = bf16_eval
         self.crf_lr = crf_lr
+        self.loss_normalizer = loss_normalizer
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        """The Trainer's loss; in training with `loss_normalizer` set, the Tagger divides its summed loss by it."""
+        if self.loss_normalizer is not None and model.training:
+            inputs = {**inputs, "loss_normalizer": self.loss_normalizer}
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         """The Trainer's AdamW, with the CRF's transition scores in their own group when `crf_lr` is set.
@@ -134,6 +145,17 @@ class NerTrainer(Trainer):
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+
+def positions_per_batch(windows: Sequence[Window], batch_size: int, crf: bool) -> float:
+    """The mean number of positions a full training batch's loss is taken over: labelled sub-tokens, or with a
+    CRF owned words. It is the divisor of `loss_normalization = "corpus"`, and makes that loss equal the
+    batch-mean loss on a batch of average make-up."""
+    if crf:
+        total = sum(sum(window.word_starts()) for window in windows)
+    else:
+        total = sum(sum(1 for label in window.labels or () if label != IGNORE) for window in windows)
+    return total / max(len(windows), 1) * min(batch_size, len(windows))
 
 
 @dataclass(frozen=True)
@@ -222,6 +244,11 @@ def train_model(
         label_set=corpus.label_set,
         bf16_eval=config.train.bf16,
         crf_lr=config.train.crf_lr,
+        loss_normalizer=(
+            positions_per_batch(train_windows, config.train.batch_size, config.model.crf)
+            if config.train.loss_normalization == "corpus"
+            else None
+        ),
     )
     started = time.monotonic()
     has_checkpoint = resume and any((run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"))
