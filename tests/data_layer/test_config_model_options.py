@@ -68,6 +68,7 @@ def test_a_config_from_an_older_bertner_loads_with_the_defaults(tmp_path: Path) 
         ("train", {"warmup_ratio": 1.0}, r"train.warmup_ratio must be in \[0, 1\)"),
         ("train", {"warmup_ratio": 100}, r"train.warmup_ratio must be in \[0, 1\)"),
         ("train", {"crf_lr": 0.0}, "train.crf_lr must be positive"),
+        ("train", {"loss_normalization": "token"}, "train.loss_normalization must be batch or corpus, not 'token'"),
     ],
 )
 def test_settings_that_cannot_work_are_refused(section: str, values: dict[str, Any], message: str) -> None:
