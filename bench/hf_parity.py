@@ -126,9 +126,11 @@ def summary(args: argparse.Namespace) -> None:
         minutes = sum(by_seed[s]["seconds"] for s in seeds) / len(seeds) / 60
         per_seed = ", ".join(f"{s}: {by_seed[s]['test_f1'] * 100:.2f}" for s in seeds)
         shared = [s for s in seeds if s in anchor]
-        difference = "" if name == "hf" or not shared else mean_std(
-            [by_seed[s]["test_f1"] - anchor[s]["test_f1"] for s in shared]
-        ).format()
+        difference = (
+            ""
+            if name == "hf" or not shared
+            else mean_std([by_seed[s]["test_f1"] - anchor[s]["test_f1"] for s in shared]).format()
+        )
         cells = [name, str(len(seeds)), valid.format(), test.format(), per_seed, f"{minutes:.1f}", difference]
         print("| " + " | ".join(cells) + " |")
 
