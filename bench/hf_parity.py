@@ -28,7 +28,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from hf_recipe import RecipeSettings, train_hf_recipe
+from hf_recipe import RecipeSettings, bertner_config, train_hf_recipe
 
 from bertner.config import load_config
 from bertner.data.corpus import load_corpus
@@ -59,21 +59,7 @@ def run_hf(args: argparse.Namespace) -> dict:
 
 
 def run_bertner(args: argparse.Namespace) -> dict:
-    settings = _settings(args)
-    config = load_config(
-        args.config,
-        {
-            "data": {"limit_train": args.limit_train, "limit_eval": args.limit_eval},
-            "model": {"encoder": args.encoder},
-            "train": {
-                "epochs": settings.epochs,
-                "lr": settings.lr,
-                "batch_size": settings.batch_size,
-                "weight_decay": settings.weight_decay,
-                "seed": settings.seed,
-            },
-        },
-    )
+    config = bertner_config(args.config, _settings(args), args.encoder, args.limit_train, args.limit_eval)
     corpus = load_corpus(args.data, config.data)
     with tempfile.TemporaryDirectory() as output:
         started = time.monotonic()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from bertner.config import Config, load_config
 from bertner.data.conll import Sentence
 from bertner.evaluation.metrics import score
 from bertner.labels import LabelSet
@@ -50,6 +52,15 @@ class RecipeResult:
     @property
     def valid_f1(self) -> float:
         return self.valid_f1_per_epoch[-1]
+
+
+def bertner_config(
+    config_file: Path | None, settings: RecipeSettings, encoder: str, limit_train: int | None, limit_eval: int | None
+) -> Config:
+    """bertner's side: its config file (or defaults) with the recipe's hyperparameters, and no early stop."""
+    train = {**asdict(settings), "patience": settings.epochs}
+    data = {"limit_train": limit_train, "limit_eval": limit_eval}
+    return load_config(config_file, {"data": data, "model": {"encoder": encoder}, "train": train})
 
 
 def _features(tokenizer, sentences: Sequence[Sentence], label_set: LabelSet) -> list[dict]:

@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from hf_recipe import RecipeSettings, train_hf_recipe
+from hf_recipe import RecipeSettings, bertner_config, train_hf_recipe
 
 from bertner.config import load_config
 from bertner.data.conll import Sentence
@@ -44,21 +44,8 @@ def run_anchor(
 
 
 def run_bertner(args: argparse.Namespace, seed: int) -> dict:
-    config = load_config(
-        args.config,
-        {
-            "data": {"limit_train": args.limit_train, "limit_eval": args.limit_eval},
-            "model": {"encoder": args.encoder},
-            "train": {
-                "epochs": args.epochs,
-                "lr": args.lr,
-                "batch_size": args.batch_size,
-                "weight_decay": args.weight_decay,
-                "seed": seed,
-                "patience": args.epochs,
-            },
-        },
-    )
+    settings = RecipeSettings(args.epochs, args.lr, args.batch_size, args.weight_decay, seed)
+    config = bertner_config(args.config, settings, args.encoder, args.limit_train, args.limit_eval)
     corpus = load_corpus(args.data, config.data)
     with tempfile.TemporaryDirectory() as output:
         started = time.monotonic()
