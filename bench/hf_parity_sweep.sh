@@ -4,7 +4,7 @@
 #   bash bench/hf_parity_sweep.sh RESULTS.jsonl [options for every run, e.g. --limit-train 2000 --epochs 2]
 #
 # Environment: SEEDS (default "42 43 44"), RECIPES (default "hf bertner bertner-random"; also
-# bertner-case), JOBS (default 1; runs in separate processes can share one GPU). Each run's log goes to
+# bertner-case, bertner-batch-loss), JOBS (default 1; runs in separate processes can share one GPU). Each run's log goes to
 # RESULTS.logs/NAME-SEED.log. On 2 CPU cores a full-corpus run takes 14-25 min, so the default sweep
 # takes hours there.
 set -euo pipefail
@@ -21,7 +21,8 @@ recipe_args() {
     bertner) echo "--recipe bertner" ;;
     bertner-random) echo "--recipe bertner --config $here/../configs/paper-random-batches.toml" ;;
     bertner-case) echo "--recipe bertner --config $here/../configs/paper-case-features.toml" ;;
-    *) echo "unknown recipe $1; known: hf bertner bertner-random bertner-case" >&2; return 2 ;;
+    bertner-batch-loss) echo "--recipe bertner --config $here/../configs/paper-batch-loss.toml" ;;
+    *) echo "unknown recipe $1; known: hf bertner bertner-random bertner-case bertner-batch-loss" >&2; return 2 ;;
   esac
 }
 

@@ -29,6 +29,11 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--alignment", choices=["first", "all"], help="label the first sub-token or all (B->I)")
     p.add_argument("--case-features", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--loss-normalization",
+        choices=["corpus", "batch"],
+        help="divide a batch's summed loss by the corpus-wide mean count per batch, or average it per batch",
+    )
     _add_model_options(p)
     p.add_argument("--limit-train", type=int, help="use only the first N training sentences")
     p.add_argument("--limit-eval", type=int, help="use only the first N valid and test sentences")
@@ -141,6 +146,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "weight_decay": args.weight_decay,
             "seed": args.seed,
             "crf_lr": args.crf_lr,
+            "loss_normalization": args.loss_normalization,
         },
     }
 

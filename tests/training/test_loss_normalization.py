@@ -116,14 +116,15 @@ def test_positions_per_batch_counts_labelled_subtokens_or_words_per_full_batch()
     assert positions_per_batch([every, first], batch_size=16, crf=True) == 3 * 2
 
 
-def test_training_hands_the_divisor_to_the_tagger_only_while_training(
-    tiny_bert: Path, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("normalization", ["corpus", "batch"])
+def test_training_hands_the_divisor_to_the_tagger_only_while_training_with_corpus_normalization(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, normalization: str
 ) -> None:
     config = load_config(
         None,
         {
             "model": {"encoder": str(tiny_bert)},
-            "train": {"epochs": 1, "batch_size": 4, "loss_normalization": "corpus"},
+            "train": {"epochs": 1, "batch_size": 4, "loss_normalization": normalization},
         },
     )
     corpus = load_corpus(str(tiny_data), config.data)
@@ -149,6 +150,6 @@ def test_training_hands_the_divisor_to_the_tagger_only_while_training(
     windows = encode_sentences(
         EncodingPlan.for_config(config.data, tokenizer, corpus.label_set), corpus.train, corpus.label_set
     )
-    expected = positions_per_batch(windows, 4, crf=False)
+    expected = positions_per_batch(windows, 4, crf=False) if normalization == "corpus" else None
     assert {value for training, value in seen if training} == {expected}
     assert {value for training, value in seen if not training} == {None}
