@@ -92,6 +92,9 @@ class TrainConfig:
     """Stop when valid F1 has not improved for this many epochs."""
     group_by_length: bool = True
     """Batch sentences of similar length together, so that little compute is spent on padding."""
+    shuffle_length_groups: bool = False
+    """With `group_by_length`: visit the length-grouped batches in random order instead of HF's long-to-short
+    sweep through each mega-batch of 50 batches (training/sampler.py). Padding is the same."""
     loss_normalization: str = "corpus"
     """`corpus`: a batch's loss is the sum over its labelled positions divided by the mean number per batch
     over the training set, so that every labelled word weighs the same whichever batch it lands in.

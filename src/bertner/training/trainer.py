@@ -31,6 +31,7 @@ from bertner.model.decode import predict_words
 from bertner.model.freezing import count_parameters
 from bertner.model.tagger import Tagger
 from bertner.training.callbacks import METRICS_FILENAME, EpochMetricsWriter
+from bertner.training.sampler import ShuffledGroupsSampler
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class NerTrainer(Trainer):
         bf16_eval: bool,
         crf_lr: float | None = None,
         loss_normalizer: float | None = None,
+        shuffle_length_groups: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -83,6 +85,15 @@ class NerTrainer(Trainer):
         self.bf16_eval = bf16_eval
         self.crf_lr = crf_lr
         self.loss_normalizer = loss_normalizer
+        self.shuffle_length_groups = shuffle_length_groups
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        """HF's sampler, or with `shuffle_length_groups` its length-grouped batches in random order."""
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        if not (self.shuffle_length_groups and self.args.train_sampling_strategy == "group_by_length"):
+            return super()._get_train_sampler(train_dataset)
+        lengths = [len(window.input_ids) for window in dataset.windows]
+        return ShuffledGroupsSampler(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -249,6 +260,7 @@ def train_model(
             if config.train.loss_normalization == "corpus"
             else None
         ),
+        shuffle_length_groups=config.train.shuffle_length_groups,
     )
     started = time.monotonic()
     has_checkpoint = resume and any((run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"))
