@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from collections import defaultdict
@@ -28,7 +27,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from hf_recipe import RecipeSettings, bertner_config, train_hf_recipe
+from hf_recipe import RecipeSettings, bertner_config, machine, train_hf_recipe
 
 from bertner.config import load_config
 from bertner.data.corpus import load_corpus
@@ -37,12 +36,6 @@ from bertner.inference.evaluate import evaluate_sentences
 from bertner.model.build import load_model
 from bertner.model.encoders import resolve_encoder
 from bertner.training.trainer import train_model
-
-
-def _machine() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def _settings(args: argparse.Namespace) -> RecipeSettings:
@@ -83,7 +76,7 @@ def run(args: argparse.Namespace) -> None:
         "config": str(args.config) if args.config else None,
         "hyperparameters": vars(_settings(args)),
         "slice": {"train": args.limit_train, "eval": args.limit_eval},
-        "machine": _machine(),
+        "machine": machine(),
         "date": date.today().isoformat(),
     }
     line = json.dumps(record)

@@ -8,6 +8,7 @@ predictions are scored at word level with bertner's conlleval scorer.
 
 from __future__ import annotations
 
+import platform
 import tempfile
 import time
 from collections.abc import Sequence
@@ -52,6 +53,13 @@ class RecipeResult:
     @property
     def valid_f1(self) -> float:
         return self.valid_f1_per_epoch[-1]
+
+
+def machine() -> str:
+    """The GPU's name, or the processor and torch's thread count: where a bench's numbers come from."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
 def bertner_config(

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-import torch
-from hf_recipe import RecipeSettings, bertner_config, train_hf_recipe
+from hf_recipe import RecipeSettings, bertner_config, machine, train_hf_recipe
 
 from bertner.config import load_config
 from bertner.data.conll import Sentence
@@ -88,7 +86,7 @@ def main() -> None:
     difference = mean_std([run["bertner"]["valid_f1"] - run["hf_recipe"]["valid_f1"] for run in runs])
     report = {
         "date": date.today().isoformat(),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "machine": machine(),
         "slice": {"train": len(corpus.train), "valid": len(corpus.valid), "epochs": args.epochs},
         "bertner_config": str(args.config) if args.config else None,
         "runs": runs,

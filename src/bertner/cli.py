@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bertner.config import load_config
+from bertner.config import LOSS_NORMALIZATIONS, load_config
 
 logger = logging.getLogger("bertner")
 
@@ -31,7 +31,7 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--case-features", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument(
         "--loss-normalization",
-        choices=["corpus", "batch"],
+        choices=LOSS_NORMALIZATIONS,
         help="divide a batch's summed loss by the corpus-wide mean count per batch, or average it per batch",
     )
     _add_model_options(p)

@@ -223,7 +223,8 @@ def validate(config: Config) -> None:
         (config.train.crf_lr is None or config.train.crf_lr > 0, "train.crf_lr must be positive"),
         (
             config.train.loss_normalization in LOSS_NORMALIZATIONS,
-            f"train.loss_normalization must be batch or corpus, not {config.train.loss_normalization!r}",
+            f"train.loss_normalization must be {' or '.join(LOSS_NORMALIZATIONS)}, "
+            f"not {config.train.loss_normalization!r}",
         ),
         *_model_checks(config.model),
     ]

@@ -89,9 +89,9 @@ class NerTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         """HF's sampler, or with `shuffle_length_groups` its length-grouped batches in random order."""
-        dataset = self.train_dataset if train_dataset is None else train_dataset
         if not (self.shuffle_length_groups and self.args.train_sampling_strategy == "group_by_length"):
             return super()._get_train_sampler(train_dataset)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
         lengths = [len(window.input_ids) for window in dataset.windows]
         return ShuffledGroupsSampler(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
 
