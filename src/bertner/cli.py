@@ -34,6 +34,18 @@ def _add_train(commands: Any) -> None:
         choices=LOSS_NORMALIZATIONS,
         help="divide a batch's summed loss by the corpus-wide mean count per batch, or average it per batch",
     )
+    p.add_argument(
+        "--packing",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run each training batch on packed rows instead of padding it (default: on)",
+    )
+    p.add_argument(
+        "--group-by-length",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="batch sentences of similar length together instead of at random (default: off)",
+    )
     _add_model_options(p)
     p.add_argument("--limit-train", type=int, help="use only the first N training sentences")
     p.add_argument("--limit-eval", type=int, help="use only the first N valid and test sentences")
@@ -147,6 +159,8 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "seed": args.seed,
             "crf_lr": args.crf_lr,
             "loss_normalization": args.loss_normalization,
+            "packing": args.packing,
+            "group_by_length": args.group_by_length,
         },
     }
 

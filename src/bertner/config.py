@@ -90,11 +90,17 @@ class TrainConfig:
     seed: int = 42
     patience: int = 3
     """Stop when valid F1 has not improved for this many epochs."""
-    group_by_length: bool = True
-    """Batch sentences of similar length together, so that little compute is spent on padding."""
+    group_by_length: bool = False
+    """Batch sentences of similar length together (HF's length-grouped sampler) instead of at random. Little
+    padding, but on CoNLL-2003 it cost F1 against random batches (docs/results.md); `packing` saves the
+    padding of random batches instead. bertner's default until 2026-11-26."""
     shuffle_length_groups: bool = False
     """With `group_by_length`: visit the length-grouped batches in random order instead of HF's long-to-short
     sweep through each mega-batch of 50 batches (training/sampler.py). Padding is the same."""
+    packing: bool = True
+    """Run the encoder on packed rows in training: each batch's windows laid end to end in rows no longer than
+    its longest, each window attending only to itself (model/packing.py). The same outputs as padding, for
+    about half the compute with random batches; encoders packing does not support are run padded."""
     loss_normalization: str = "corpus"
     """`corpus`: a batch's loss is the sum over its labelled positions divided by the mean number per batch
     over the training set, so that every labelled word weighs the same whichever batch it lands in.

@@ -254,7 +254,7 @@ def test_train_flags_for_the_paper_options_reach_the_saved_config(
     run_dir = tmp_path / "run"
     argv = ["-q", "train", "--data", str(tiny_data), "--output", str(run_dir), "--encoder", str(tiny_bert)]
     options = ["--head", "mlp", "--head-activation", "relu", "--crf", "--crf-lr", "0.01", "--freeze-layers", "1"]
-    options += ["--loss-normalization", "batch"]
+    options += ["--loss-normalization", "batch", "--no-packing", "--group-by-length"]
     assert main([*argv, *options, "--epochs", "1", "--no-test", "--bootstrap-samples", "10"]) == 0
 
     saved = tomllib.loads((run_dir / "bertner.toml").read_text(encoding="utf-8"))
@@ -264,6 +264,7 @@ def test_train_flags_for_the_paper_options_reach_the_saved_config(
     assert saved["model"]["freeze_layers"] == 1
     assert saved["train"]["crf_lr"] == 0.01
     assert saved["train"]["loss_normalization"] == "batch"
+    assert saved["train"]["packing"] is False and saved["train"]["group_by_length"] is True
     out = capsys.readouterr().out
     trained, total = (int(n.replace(",", "")) for n in out.split("; ")[2].split(" parameters")[0].split(" of "))
     assert 0 < trained < total

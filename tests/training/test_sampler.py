@@ -63,7 +63,7 @@ def test_training_uses_the_sampler_only_when_asked(
         None,
         {
             "model": {"encoder": str(tiny_bert)},
-            "train": {"epochs": 1, "batch_size": 2, "shuffle_length_groups": shuffle},
+            "train": {"epochs": 1, "batch_size": 2, "group_by_length": True, "shuffle_length_groups": shuffle},
         },
     )
     corpus = load_corpus(str(tiny_data), config.data)

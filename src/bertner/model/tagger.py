@@ -11,6 +11,7 @@ from bertner.data.alignment import IGNORE
 from bertner.data.features import NUM_SHAPES, PAD_SHAPE
 from bertner.model.crf import CRF
 from bertner.model.heads import MLPHead
+from bertner.model.packing import encode_packed
 
 
 def gather_words(values: torch.Tensor, word_starts: torch.Tensor, fill: float = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,6 +47,9 @@ class Tagger(nn.Module):
     With a `crf`, the logits at each owned word's first sub-token are the CRF's emissions, so transitions
     go from word to word; the loss is the CRF's negative log-likelihood per word, and prediction is Viterbi
     decoding (model/decode.py). The logits returned are still per sub-token.
+
+    With `packing` set, the encoder runs on packed rows in training (model/packing.py): the same outputs, less
+    padding. Evaluation batches are sorted by length and gain nothing from it.
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class Tagger(nn.Module):
         if crf is not None and crf.num_tags != classifier.out_features:
             raise ValueError(f"the CRF has {crf.num_tags} tags but the head scores {classifier.out_features} labels")
         self.crf = crf
+        self.packing = False
 
     @property
     def num_labels(self) -> int:
@@ -98,9 +103,13 @@ class Tagger(nn.Module):
             logits (batch, seq_len, num_labels) and, given labels, the loss: mean cross-entropy over labelled
             sub-tokens, or with a CRF its negative log-likelihood averaged over words.
         """
+        embeddings = None
         if self.shape_embedding is not None and shape_ids is not None:
             # (batch, seq_len, embedding_dim)
             embeddings = self.encoder.get_input_embeddings()(input_ids) + self.shape_embedding(shape_ids)
+        if self.packing and self.training:
+            hidden = encode_packed(self.encoder, attention_mask, input_ids if embeddings is None else None, embeddings)
+        elif embeddings is not None:
             hidden = self.encoder(inputs_embeds=embeddings, attention_mask=attention_mask).last_hidden_state
         else:
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

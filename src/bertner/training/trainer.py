@@ -29,6 +29,7 @@ from bertner.model.build import LoadedModel, build_tagger, save_model
 from bertner.model.collate import Collator
 from bertner.model.decode import predict_words
 from bertner.model.freezing import count_parameters
+from bertner.model.packing import packing_supported
 from bertner.model.tagger import Tagger
 from bertner.training.callbacks import METRICS_FILENAME, EpochMetricsWriter
 from bertner.training.sampler import ShuffledGroupsSampler
@@ -91,7 +92,7 @@ class NerTrainer(Trainer):
         """HF's sampler, or with `shuffle_length_groups` its length-grouped batches in random order."""
         if not (self.shuffle_length_groups and self.args.train_sampling_strategy == "group_by_length"):
             return super()._get_train_sampler(train_dataset)
-        dataset = self.train_dataset if train_dataset is None else train_dataset
+        dataset: Any = self.train_dataset if train_dataset is None else train_dataset
         lengths = [len(window.input_ids) for window in dataset.windows]
         return ShuffledGroupsSampler(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
 
@@ -231,6 +232,9 @@ def train_model(
     save_config(config, run_dir)
     torch.manual_seed(config.train.seed)
     tagger, tokenizer = build_tagger(config.model, corpus.label_set, encoder_cache)
+    tagger.packing = config.train.packing and packing_supported(tagger.encoder.config)
+    if config.train.packing and not tagger.packing:
+        logger.info("packing: not supported for this encoder (model/packing.py); batches are padded")
     counts = count_parameters(tagger)
     logger.info(
         "parameters: %d trainable of %d (%.1f%%)", counts.trainable, counts.total, 100 * counts.trainable / counts.total
