@@ -85,6 +85,19 @@ class PackedRows:
     def shape(self) -> tuple[int, int]:
         return self.segments.shape[0], self.segments.shape[1]
 
+    def pack(self, values: torch.Tensor, fill: float = 0) -> torch.Tensor:
+        """(batch, seq_len, *rest) -> (rows, row_len, *rest), `fill` at the rows' padding."""
+        rows, row_len = self.shape
+        flat = values.reshape(-1, *values.shape[2:])
+        out = flat.new_full((rows * row_len, *values.shape[2:]), fill)
+        return out.index_copy(0, self.packed, flat[self.padded]).view(rows, row_len, *values.shape[2:])
+
+    def unpack(self, values: torch.Tensor, batch: int, seq_len: int) -> torch.Tensor:
+        """(rows, row_len, *rest) -> (batch, seq_len, *rest), zeros at the batch's padding."""
+        flat = values.reshape(-1, *values.shape[2:])
+        out = flat.new_zeros((batch * seq_len, *values.shape[2:]))
+        return out.index_copy(0, self.padded, flat[self.packed]).view(batch, seq_len, *values.shape[2:])
+
     def attention_mask(self, implementation: str, dtype: torch.dtype) -> torch.Tensor:
         """(rows, 1, row_len, row_len): each sub-token attends to its own window only.
 
@@ -108,28 +121,27 @@ def pack_rows(attention_mask: torch.Tensor) -> PackedRows:
     lengths = attention_mask.sum(dim=1).tolist()
     rows = plan_rows(lengths)
     row_len = max(sum(lengths[i] for i in row) for row in rows)
-    seq_len = attention_mask.size(1)
-    padded, packed, positions, segments = [], [], [], []
+    # Per window: where it starts in the flat packed layout, and its place in its row.
+    starts, places = [0] * len(lengths), [0] * len(lengths)
     for r, row in enumerate(rows):
-        offset = 0
-        for segment, window in enumerate(row):
-            n = lengths[window]
-            padded.append(torch.arange(n) + window * seq_len)
-            packed.append(torch.arange(n) + r * row_len + offset)
-            positions.append(torch.arange(n))
-            segments.append(torch.full((n,), segment))
-            offset += n
-    packed_index = torch.cat(packed)
-    position_ids = torch.zeros(len(rows) * row_len, dtype=torch.long)
-    position_ids[packed_index] = torch.cat(positions)
-    segment_ids = torch.full((len(rows) * row_len,), -1, dtype=torch.long)
-    segment_ids[packed_index] = torch.cat(segments)
+        offset = r * row_len
+        for place, window in enumerate(row):
+            starts[window], places[window] = offset, place
+            offset += lengths[window]
     device = attention_mask.device
+    windows, columns = attention_mask.bool().nonzero(as_tuple=True)  # right-padded: column = position
+    packed = torch.tensor(starts, device=device)[windows] + columns
+    order = packed.argsort()  # row by row, window by window
+    packed, windows, columns = packed[order], windows[order], columns[order]
+    position_ids = torch.zeros(len(rows) * row_len, dtype=torch.long, device=device)
+    position_ids[packed] = columns
+    segments = torch.full((len(rows) * row_len,), -1, dtype=torch.long, device=device)
+    segments[packed] = torch.tensor(places, device=device)[windows]
     return PackedRows(
-        padded=torch.cat(padded).to(device),
-        packed=packed_index.to(device),
-        position_ids=position_ids.view(len(rows), row_len).to(device),
-        segments=segment_ids.view(len(rows), row_len).to(device),
+        padded=windows * attention_mask.size(1) + columns,
+        packed=packed,
+        position_ids=position_ids.view(len(rows), row_len),
+        segments=segments.view(len(rows), row_len),
     )
 
 
@@ -154,23 +166,13 @@ def encode_packed(
             f"packing does not support a {config.model_type!r} encoder with {config._attn_implementation} attention"
         )
     plan = pack_rows(attention_mask)
-    rows, row_len = plan.shape
-    batch, seq_len = attention_mask.shape
-    position_ids = plan.position_ids + start
     if inputs_embeds is not None:
-        flat = inputs_embeds.reshape(batch * seq_len, -1)
-        rows_embeds = flat.new_zeros(rows * row_len, flat.size(-1)).index_copy(0, plan.packed, flat[plan.padded])
-        mask = plan.attention_mask(config._attn_implementation, inputs_embeds.dtype)
-        inputs = {"inputs_embeds": rows_embeds.view(rows, row_len, -1)}
+        inputs = {"inputs_embeds": plan.pack(inputs_embeds)}
+        dtype = inputs_embeds.dtype
     else:
         assert input_ids is not None
-        pad = int(config.pad_token_id or 0)
-        rows_ids = input_ids.new_full((rows * row_len,), pad).index_copy(
-            0, plan.packed, input_ids.reshape(-1)[plan.padded]
-        )
-        mask = plan.attention_mask(config._attn_implementation, encoder.dtype)
-        inputs = {"input_ids": rows_ids.view(rows, row_len)}
-    hidden = encoder(**inputs, attention_mask=mask, position_ids=position_ids).last_hidden_state
-    flat_hidden = hidden.reshape(rows * row_len, -1)
-    out = flat_hidden.new_zeros(batch * seq_len, flat_hidden.size(-1))
-    return out.index_copy(0, plan.padded, flat_hidden[plan.packed]).view(batch, seq_len, -1)
+        inputs = {"input_ids": plan.pack(input_ids, fill=int(config.pad_token_id or 0))}
+        dtype = encoder.dtype
+    mask = plan.attention_mask(config._attn_implementation, dtype)
+    hidden = encoder(**inputs, attention_mask=mask, position_ids=plan.position_ids + start).last_hidden_state
+    return plan.unpack(hidden, *attention_mask.shape)
