@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bertner.config import Config, ModelConfig
+from bertner.inference.loading import InferenceModel
 from bertner.inference.predictor import Predictor, TextEntity
 from bertner.labels import LabelSet
 from bertner.model.build import LoadedModel, build_tagger
@@ -49,7 +50,7 @@ def _model(tiny_bert: Path, always: str | None = None) -> LoadedModel:
 
 @pytest.fixture(scope="module")
 def predictor(tiny_bert: Path) -> Predictor:
-    return Predictor(_model(tiny_bert), batch_size=4)
+    return Predictor(InferenceModel.from_loaded(_model(tiny_bert)), batch_size=4)
 
 
 def _is_white_space(char: str) -> bool:
@@ -89,7 +90,7 @@ def test_a_batch_gives_the_same_entities_as_one_text_at_a_time(predictor: Predic
 
 
 def test_a_model_that_always_says_b_per_makes_every_word_an_entity(tiny_bert: Path) -> None:
-    predictor = Predictor(_model(tiny_bert, always="B-PER"))
+    predictor = Predictor(InferenceModel.from_loaded(_model(tiny_bert, always="B-PER")))
     text = "Maria  Okafor flew to U.S. , on 1996-08-22."
     [entities] = predictor.predict([text])
     assert [e.text for e in entities] == ["Maria", "Okafor", "flew", "to", "U.S.", ",", "on", "1996-08-22", "."]
@@ -100,7 +101,7 @@ def test_a_model_that_always_says_b_per_makes_every_word_an_entity(tiny_bert: Pa
 
 def test_a_model_that_always_says_i_loc_makes_one_entity_of_all_words(tiny_bert: Path) -> None:
     # conlleval reads an I- that follows O (or the sentence start) as the start of an entity.
-    predictor = Predictor(_model(tiny_bert, always="I-LOC"))
+    predictor = Predictor(InferenceModel.from_loaded(_model(tiny_bert, always="I-LOC")))
     text = "  New Haven , Lisbon\t"
     assert [e.to_dict() for e in predictor.predict([text])[0]] == [
         {"start": 2, "end": 20, "text": "New Haven , Lisbon", "type": "LOC", "score": 1.0}

@@ -21,6 +21,7 @@ from bertner.config import load_config
 from bertner.data.conll import read_conll
 from bertner.data.corpus import load_corpus
 from bertner.data.segment import segment
+from bertner.inference.loading import InferenceModel
 from bertner.inference.predictor import Predictor
 from bertner.model.build import build_tagger, load_model
 from bertner.model.freezing import freeze, transformer_layers
@@ -175,7 +176,7 @@ def test_each_architecture_trains_saves_loads_and_predicts_with_exact_offsets(
     with torch.no_grad():
         # Every word B-PER, so every word is an entity whose offsets can be checked.
         model.tagger.classifier.bias[model.label_set.label2id["B-PER"]] = 50.0
-    [entities] = Predictor(model).predict([TEXT])
+    [entities] = Predictor(InferenceModel.from_loaded(model)).predict([TEXT])
     assert [e.text for e in entities] == words
     assert all(e.text == TEXT[e.start : e.end] for e in entities)
 

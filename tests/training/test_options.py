@@ -19,6 +19,7 @@ from bertner.config import Config, load_config
 from bertner.data.corpus import Corpus, load_corpus
 from bertner.data.encoding import EncodingPlan, encode
 from bertner.inference.evaluate import evaluate_sentences
+from bertner.inference.loading import InferenceModel
 from bertner.inference.predictor import Predictor
 from bertner.labels import Scheme, first_illegal
 from bertner.model import lora as lora_module
@@ -79,7 +80,7 @@ def _check_round_trip(result: TrainResult, trained: LoadedModel, corpus: Corpus,
     assert loaded.config == trained.config
     torch.testing.assert_close(_logits(loaded, corpus), _logits(trained, corpus), rtol=1e-5, atol=1e-5)
     assert evaluate_sentences(loaded, corpus.valid).scores.overall.f1 == result.best_valid_f1
-    for text, entities in zip(TEXTS, Predictor(loaded).predict(TEXTS), strict=True):
+    for text, entities in zip(TEXTS, Predictor(InferenceModel.from_loaded(loaded)).predict(TEXTS), strict=True):
         assert all(entity.text == text[entity.start : entity.end] for entity in entities)
     return loaded
 

@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bertner.data.alignment import IGNORE
 from bertner.data.conll import Sentence, format_predictions
-from bertner.data.encoding import EncodingPlan, encode
 from bertner.data.files import write_text_atomic
 from bertner.evaluation.metrics import Scores, score
 from bertner.evaluation.predictions import PredictionSet
 from bertner.evaluation.report import BootstrapSettings, ReportFiles, write_report
+from bertner.inference.loading import InferenceModel
+from bertner.inference.tagging import tag_words
 from bertner.model.build import LoadedModel
-from bertner.model.decode import predict_words
 
 PREDICTIONS_FILE = "predictions.conll"
 
@@ -28,38 +27,15 @@ class Evaluation:
     loss: float | None = None
 
 
-def predict_tags(
-    model: LoadedModel,
-    words: Sequence[Sequence[str]],
-    batch_size: int = 64,
-    progress: bool = False,
-    gold: Sequence[Sequence[str]] | None = None,
-) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[float, ...], ...], float | None]:
-    """IOB2 tags and their probabilities for each word of each sentence, and the loss on `gold` if given."""
-    ids = model.label_set.label2id
-    plan = EncodingPlan.for_config(model.config.data, model.tokenizer, model.label_set)
-    windows = encode(plan, words)
-    result = predict_words(
-        model.tagger,
-        windows,
-        [len(w) for w in words],
-        model.tokenizer.pad_token_id,
-        batch_size,
-        model.config.train.bf16,
-        progress,
-        None if gold is None else [[ids.get(tag, IGNORE) for tag in row] for row in gold],
-    )
-    labels = model.label_set.labels
-    return tuple(tuple(labels[i] for i in row) for row in result.label_ids), result.confidences, result.loss
-
-
 def evaluate_sentences(
-    model: LoadedModel, sentences: Sequence[Sentence], batch_size: int = 64, progress: bool = False
+    model: InferenceModel | LoadedModel, sentences: Sequence[Sentence], batch_size: int = 64, progress: bool = False
 ) -> Evaluation:
     """Predict and score. Gold types the model cannot predict are not an error here: the report lists them."""
+    if isinstance(model, LoadedModel):
+        model = InferenceModel.from_loaded(model)
     gold = [s.tags for s in sentences]
-    predicted, _, loss = predict_tags(model, [s.words for s in sentences], batch_size, progress, gold)
-    return Evaluation(sentences, predicted, score(gold, predicted), model.label_set.types, loss)
+    tagged = tag_words(model, [s.words for s in sentences], batch_size, progress, gold)
+    return Evaluation(sentences, tagged.tags, score(gold, tagged.tags), model.types, tagged.loss)
 
 
 def write_evaluation(

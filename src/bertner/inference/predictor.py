@@ -1,20 +1,31 @@
-"""Raw text -> entities with character offsets.
+"""Raw text -> entities with character offsets: the one path behind `bertner predict`, the server and the API.
 
-Texts are split into words with exact offsets (data/segment.py), tagged at word level in length-sorted
-batches, and each entity is mapped back to the characters of its first and last word, so that
+Each text is split into words with exact offsets (data/segment.py) and into sentences (data/sentences.py),
+so a document is tagged a sentence at a time as the model was trained. The sentences of many texts are
+tagged together in length-sorted batches, on whichever backend the model was loaded with, and each
+entity is mapped back to the characters of its first and last word, so that
 `text[entity.start:entity.end] == entity.text` always holds, whatever the tokenizer does to the words.
+
+    from bertner import Predictor
+    predictor = Predictor.load("runs/mine")           # a run folder, an export folder or an HF model
+    predictor.predict(["Angela Merkel visited Paris ."])
+    for entities in predictor.predict_stream(open("big.txt", encoding="utf-8")):  # bounded memory
+        ...
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bertner.data.segment import Word, segment
+from bertner.data.sentences import split_sentences
 from bertner.evaluation.spans import chunks
-from bertner.inference.evaluate import predict_tags
-from bertner.model.build import LoadedModel, load_model
+from bertner.inference.loading import InferenceModel, load_inference_model
+from bertner.inference.tagging import tag_words
 
 
 @dataclass(frozen=True)
@@ -28,31 +39,54 @@ class TextEntity:
     score: float
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "start": self.start,
-            "end": self.end,
-            "text": self.text,
-            "type": self.type,
-            "score": self.score,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
 class Predictor:
-    model: LoadedModel
+    """Tags raw texts with a loaded model. `batch_size` windows per forward pass; `chunk_size` texts per
+    tagging call in `predict_stream` (the memory bound when streaming)."""
+
+    model: InferenceModel
     batch_size: int = 64
+    chunk_size: int = 512
 
     @classmethod
-    def load(cls, run_dir: Path, batch_size: int = 64) -> Predictor:
-        return cls(load_model(run_dir), batch_size)
+    def load(
+        cls,
+        path: str | Path,
+        backend: str = "auto",
+        threads: int | None = None,
+        batch_size: int = 64,
+        chunk_size: int = 512,
+    ) -> Predictor:
+        """A predictor on the model at `path`: a run folder, an export folder, or an HF token-classification
+        model (folder or hub id). `backend` is auto, torch or onnx (see inference/loading.py)."""
+        if batch_size < 1 or chunk_size < 1:
+            raise ValueError(f"batch_size and chunk_size must be at least 1, not {batch_size} and {chunk_size}")
+        return cls(load_inference_model(path, backend, threads), batch_size, chunk_size)
 
     def predict(self, texts: Sequence[str], progress: bool = False) -> list[list[TextEntity]]:
         """The entities of each text, in order of appearance."""
         words = [segment(text) for text in texts]
-        tags, confidences, _ = predict_tags(
-            self.model, [[w.text for w in ws] for ws in words], self.batch_size, progress
+        sentences = [
+            (t, span)
+            for t, (text, ws) in enumerate(zip(texts, words, strict=True))
+            for span in split_sentences(text, ws)
+        ]
+        tagged = tag_words(
+            self.model, [[words[t][i].text for i in span] for t, span in sentences], self.batch_size, progress
         )
-        return [_entities(text, ws, t, c) for text, ws, t, c in zip(texts, words, tags, confidences, strict=True)]
+        found: list[list[TextEntity]] = [[] for _ in texts]
+        for (t, span), tags, confidences in zip(sentences, tagged.tags, tagged.confidences, strict=True):
+            found[t].extend(_entities(texts[t], words[t][span.start : span.stop], tags, confidences))
+        return found
+
+    def predict_stream(self, texts: Iterable[str]) -> Iterator[list[TextEntity]]:
+        """`predict` over an iterable of any length, `chunk_size` texts at a time; results come in input order."""
+        iterator = iter(texts)
+        while chunk := list(itertools.islice(iterator, self.chunk_size)):
+            yield from self.predict(chunk)
 
 
 def _entities(text: str, words: Sequence[Word], tags: Sequence[str], confidences: Sequence[float]) -> list[TextEntity]:

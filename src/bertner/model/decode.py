@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -45,18 +46,61 @@ def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMana
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+class WindowScorer(Protocol):
+    """The one seam between decoding and a network: per-sub-token label scores for a padded batch of windows.
+
+    A backend (PyTorch here, onnxruntime in inference/onnx_backend.py) implements only this; windows,
+    per-word reading, Viterbi and offsets are shared, so every backend gives the same entities.
+    """
+
+    @property
+    def num_labels(self) -> int: ...
+
+    @property
+    def crf(self) -> CRF | None:
+        """The CRF whose transitions decode whole sentences, or None for a per-word argmax."""
+
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Scores of a batch from `Collator`: input_ids, attention_mask, shape_ids, word_starts, each
+        (batch, seq_len). Returns float32 logits on the CPU, (batch, seq_len, num_labels)."""
+
+
+@dataclass(frozen=True)
+class TaggerScorer:
+    """A PyTorch Tagger as a WindowScorer, on whatever device it sits, optionally under bf16 autocast."""
+
+    tagger: Tagger
+    bf16: bool = False
+
+    @property
+    def num_labels(self) -> int:
+        return self.tagger.num_labels
+
+    @property
+    def crf(self) -> CRF | None:
+        return self.tagger.crf
+
+    @torch.inference_mode()
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        device = next(self.tagger.parameters()).device
+        inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+        with autocast(device, self.bf16):
+            return self.tagger(**inputs).logits.float().cpu()
+
+
 @torch.no_grad()
 def predict_words(
-    tagger: Tagger,
+    scorer: WindowScorer | Tagger,
     windows: Sequence[Window],
     word_counts: Sequence[int],
     pad_token_id: int,
     batch_size: int = 64,
-    bf16: bool = False,
     progress: bool = False,
     gold_label_ids: Sequence[Sequence[int]] | None = None,
 ) -> WordPredictions:
     """One (label id, probability) per word of every sentence; `word_counts[s]` words in sentence s.
+
+    `scorer` is any backend (a bare Tagger is scored as `TaggerScorer(tagger)`).
 
     Given `gold_label_ids` (IGNORE for a word whose gold label the model does not have), the result also
     carries the evaluation loss: the mean cross-entropy of the gold labels over words (for a CRF tagger,
@@ -66,37 +110,39 @@ def predict_words(
     window that owns it) are gathered per sentence and the whole sentence is Viterbi-decoded, so the tags
     are legal IOB2 across window boundaries too; the probability is the softmax of the chosen tag's score.
     """
-    device = next(tagger.parameters()).device
-    was_training = tagger.training
-    tagger.eval()
+    if isinstance(scorer, Tagger):
+        scorer = TaggerScorer(scorer)
+    tagger = scorer.tagger if isinstance(scorer, TaggerScorer) else None
+    was_training = tagger is not None and tagger.training
+    if tagger is not None:
+        tagger.eval()
     # (words, num_labels) per sentence: each word's logits at its first sub-token in the window that owns it
-    scores = [torch.zeros(n, tagger.num_labels) for n in word_counts]
+    scores = [torch.zeros(n, scorer.num_labels) for n in word_counts]
     seen = [torch.zeros(n, dtype=torch.bool) for n in word_counts]
     collate = Collator(pad_token_id)
     batches = list(length_sorted_batches(windows, batch_size))
     for batch_indices in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
         batch = collate([windows[i].features() for i in batch_indices])
         batch.pop("labels", None)
-        with autocast(device, bf16):
-            logits = tagger(**{k: v.to(device) for k, v in batch.items()}).logits
         # (batch, seq_len, num_labels)
-        logits = logits.float().cpu()
+        logits = scorer.logits(batch)
         for row, index in enumerate(batch_indices):
             window = windows[index]
             positions, words = _owned_word_starts(window)
             scores[window.sentence][words] = logits[row, positions]
             seen[window.sentence][words] = True
-    tagger.train(was_training)
+    if tagger is not None:
+        tagger.train(was_training)
     missing = [(s, int(w)) for s, row in enumerate(seen) if not row.all() for w in (~row).nonzero().flatten()]
     assert not missing, f"words without a prediction: {missing[:5]}"
-    if tagger.crf is None:
+    if scorer.crf is None:
         probabilities = [row.softmax(-1).max(-1) for row in scores]
         result = WordPredictions(
             tuple(tuple(p.indices.tolist()) for p in probabilities),
             tuple(tuple(p.values.tolist()) for p in probabilities),
         )
     else:
-        result = _viterbi(tagger.crf, scores, batch_size)
+        result = _viterbi(scorer.crf, scores, batch_size)
     if gold_label_ids is None:
         return result
     return replace(result, loss=_word_cross_entropy(scores, gold_label_ids))

@@ -27,7 +27,7 @@ from bertner.evaluation.metrics import score
 from bertner.labels import LabelSet
 from bertner.model.build import LoadedModel, build_tagger, save_model
 from bertner.model.collate import Collator
-from bertner.model.decode import predict_words
+from bertner.model.decode import TaggerScorer, predict_words
 from bertner.model.freezing import count_parameters
 from bertner.model.packing import packing_supported
 from bertner.model.tagger import Tagger
@@ -137,12 +137,11 @@ class NerTrainer(Trainer):
         started = time.monotonic()
         tokenizer: Any = self.processing_class
         predictions = predict_words(
-            cast(Tagger, self.model),
+            TaggerScorer(cast(Tagger, self.model), self.bf16_eval),
             self.eval_set.windows,
             [len(s.words) for s in self.eval_set.sentences],
             tokenizer.pad_token_id,
             self.args.per_device_eval_batch_size,
-            self.bf16_eval,
         )
         labels = self.label_set.labels
         predicted = [[labels[i] for i in row] for row in predictions.label_ids]
