@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bertner.config import LOSS_NORMALIZATIONS, load_config
 
@@ -82,12 +85,13 @@ def _add_experiment(commands: Any) -> None:
 
 def _add_evaluate(commands: Any) -> None:
     p = commands.add_parser("evaluate", help="score a trained model on a CoNLL file with conlleval's rules")
-    p.add_argument("--model", required=True, type=Path, help="a run folder written by `bertner train`")
+    p.add_argument("--model", required=True, help="a run folder, an export folder, or an HF token-classification model")
     p.add_argument("--data", required=True, type=Path, help="a CoNLL file, or a folder (see --split)")
     p.add_argument("--split", choices=["valid", "test"], default="test", help="which file of a folder")
     p.add_argument("--output", type=Path, help="folder for metrics.json, predictions.conll and the report")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--map", help="rename gold entity types first, e.g. PERSON=PER,LOCATION=LOC,DATE=O")
+    _add_backend_options(p)
     _add_report_options(p)
 
 
@@ -111,13 +115,83 @@ def _add_compare(commands: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _add_backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="auto: onnxruntime for an export folder, PyTorch otherwise; onnx on a run folder exports it in memory",
+    )
+    p.add_argument("--threads", type=int, help="intra-op threads of the backend (default: the library's)")
+
+
 def _add_predict(commands: Any) -> None:
-    p = commands.add_parser("predict", help="find entities in raw text; one JSON line per input text")
+    p = commands.add_parser(
+        "predict",
+        help="find entities in raw text; one JSON line per input line, streamed",
+        description="Tags texts a chunk at a time: output line N is input line N (lines split on \\n only), "
+        "and results appear as soon as each chunk is tagged. Long texts are split into sentences.",
+    )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--text", help="one text to tag")
-    source.add_argument("--input", type=Path, help="a UTF-8 file with one text per line")
-    p.add_argument("--model", required=True, type=Path, help="a run folder written by `bertner train`")
-    p.add_argument("--batch-size", type=int, default=64)
+    source.add_argument("--input", type=Path, help="a UTF-8 file with one text per line, or JSONL (default: stdin)")
+    p.add_argument(
+        "--format",
+        choices=["auto", "text", "jsonl"],
+        default="auto",
+        help='input lines are texts, or JSON objects {"id": ..., "text": ...}; auto: jsonl for *.jsonl files',
+    )
+    p.add_argument("--model", required=True, help="a run folder, an export folder, or an HF token-classification model")
+    p.add_argument("--output", type=Path, help="write the JSON lines to this file (atomically) instead of stdout")
+    p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
+    p.add_argument("--chunk-size", type=int, default=512, help="texts read and tagged at a time")
+    _add_backend_options(p)
+
+
+def _add_serve(commands: Any) -> None:
+    from bertner.inference.serve import ServeSettings
+
+    default = ServeSettings()
+    p = commands.add_parser(
+        "serve",
+        help="serve a model over HTTP: POST /v1/ner, a web page at /, OpenAPI docs at /docs",
+        description="A FastAPI app on uvicorn (pip install 'bertner[serve]'). Requests that arrive together are "
+        "tagged in one batch. Limits answer 413 (body size, texts per request); a malformed request gets 422.",
+    )
+    p.add_argument("--model", required=True, help="a run folder, an export folder, or an HF token-classification model")
+    p.add_argument("--host", default=default.host, help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=default.port)
+    p.add_argument("--workers", type=int, default=default.workers, help="processes, each with its own model")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default=default.backend)
+    p.add_argument("--threads", type=int, help="intra-op threads of the backend, per worker (default: the library's)")
+    p.add_argument("--max-body-bytes", type=int, default=default.max_body_bytes, help="a larger body gets 413")
+    p.add_argument("--max-texts", type=int, default=default.max_texts, help="more texts in one request get 413")
+    p.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=default.batch_wait_ms,
+        help="how long a request waits for others to join its batch",
+    )
+    p.add_argument("--max-batch-texts", type=int, default=default.max_batch_texts, help="the most texts in a batch")
+    p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
+
+
+def _add_export(commands: Any) -> None:
+    p = commands.add_parser(
+        "export",
+        help="export a model to ONNX (optionally int8) if it scores what the PyTorch model scores",
+        description="Writes model.onnx, the tokenizer, labels, config (and a CRF's scores) to --output, fused by "
+        "onnxruntime's transformer optimizer, after a parity check: the export's entity F1 on a labelled file "
+        "may be at most --max-drop points below the PyTorch model's, or nothing is written.",
+    )
+    p.add_argument("--model", required=True, help="a run folder, or an HF token-classification model (folder or id)")
+    p.add_argument("--output", required=True, type=Path, help="the export folder (new, empty, or an earlier export)")
+    p.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization of the weights")
+    p.add_argument("--check", type=Path, help="a labelled CoNLL file for the parity check (default: --data's valid)")
+    p.add_argument("--data", type=Path, help="a CoNLL folder whose valid split is the parity check")
+    p.add_argument("--max-drop", type=float, default=0.3, help="the most F1 points the export may lose (default 0.3)")
+    p.add_argument("--no-optimize", action="store_true", help="skip onnxruntime's fusion of attention, LayerNorm, GELU")
+    p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass in the parity check")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(commands)
     _add_compare(commands)
     _add_experiment(commands)
+    _add_serve(commands)
+    _add_export(commands)
     return parser
 
 
@@ -220,9 +296,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from bertner.data.corpus import read_split
     from bertner.evaluation.predictions import map_sentences, parse_type_map
     from bertner.inference.evaluate import evaluate_sentences, write_evaluation
-    from bertner.model.build import load_model
+    from bertner.inference.loading import load_inference_model
 
-    model = load_model(args.model)
+    model = load_inference_model(args.model, args.backend, args.threads)
     sentences = read_split(args.data, args.split, model.config.data)
     if args.map:
         sentences = list(map_sentences(sentences, parse_type_map(args.map)))
@@ -230,8 +306,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     gold_only = sorted({t[2:] for s in sentences for t in s.tags if t != "O"} - set(evaluation.model_types))
     if gold_only:
         logger.warning("gold types the model cannot predict (all counted as missed): %s", ", ".join(gold_only))
-    output = args.output or args.model / "eval" / (args.data.stem if args.data.is_file() else args.split)
-    files = write_evaluation(evaluation, output, args.model, **_report_options(args))
+    local = Path(args.model) if Path(args.model).is_dir() else None
+    if args.output is None and local is None:
+        raise ValueError(f"{args.model} is not a local folder: say where the report goes with --output")
+    output = args.output or Path(args.model) / "eval" / (args.data.stem if args.data.is_file() else args.split)
+    files = write_evaluation(evaluation, output, local if model.kind == "run" else None, **_report_options(args))
     _print_scores(str(args.data), evaluation.scores.to_dict())
     print(f"wrote {files.metrics}, {output / 'predictions.conll'} and the report {files.html}")
     return 0
@@ -260,27 +339,67 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _texts(args: argparse.Namespace) -> list[str]:
+def _records(args: argparse.Namespace) -> Iterator[Any]:
+    from bertner.data.textinput import TextRecord, read_records
+
     if args.text is not None:
-        return [args.text]
-    if args.input is not None:
-        try:
-            return args.input.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{args.input}: not valid UTF-8 at byte {error.start}") from error
-        except OSError as error:
-            raise ValueError(f"{args.input}: cannot read: {error.strerror}") from error
-    return sys.stdin.read().splitlines()
+        return iter([TextRecord(1, args.text)])
+    jsonl = args.format == "jsonl" or (args.format == "auto" and args.input and args.input.suffix == ".jsonl")
+    if args.input is None:
+        return read_records(sys.stdin.buffer, "<stdin>", "jsonl" if jsonl else "text")
+    try:
+        stream = args.input.open("rb")
+    except OSError as error:
+        raise ValueError(f"{args.input}: cannot read: {error.strerror}") from error
+    return read_records(stream, str(args.input), "jsonl" if jsonl else "text")
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(desc="predicting", unit=" texts", disable=args.quiet, file=sys.stderr, mininterval=1.0)
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from collections import deque
+
     from bertner.inference.predictor import Predictor
 
-    predictor = Predictor.load(args.model, batch_size=args.batch_size)
-    texts = _texts(args)
-    for text, entities in zip(texts, predictor.predict(texts, progress=not args.quiet), strict=True):
-        print(json.dumps({"text": text, "entities": [e.to_dict() for e in entities]}, ensure_ascii=False))
+    predictor = Predictor.load(args.model, args.backend, args.threads, args.batch_size, args.chunk_size)
+    pending: deque[Any] = deque()
+
+    def texts() -> Iterator[str]:
+        for record in _records(args):
+            pending.append(record)
+            yield record.text
+
+    with _output(args.output) as out, _progress(args) as bar:
+        for entities in predictor.predict_stream(texts()):
+            record = pending.popleft()
+            line = {"text": record.text, "entities": [e.to_dict() for e in entities]}
+            if record.id is not None:
+                line = {"id": record.id, **line}
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            bar.update()
+            if not pending:
+                out.flush()
     return 0
+
+
+@contextlib.contextmanager
+def _output(path: Path | None) -> Iterator[IO[str]]:
+    """stdout, or a temporary file beside `path` renamed over it only when everything was written."""
+    if path is None:
+        yield sys.stdout
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            yield stream
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def run_experiment(args: argparse.Namespace) -> int:
@@ -293,12 +412,64 @@ def run_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    from bertner.inference.serve import ServeSettings, serve
+
+    settings = ServeSettings(
+        model=str(args.model),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        backend=args.backend,
+        threads=args.threads,
+        max_body_bytes=args.max_body_bytes,
+        max_texts=args.max_texts,
+        batch_wait_ms=args.batch_wait_ms,
+        max_batch_texts=args.max_batch_texts,
+        access_log=args.access_log,
+    )
+    serve(settings)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from bertner.data.corpus import read_split
+    from bertner.inference.export import export_onnx
+    from bertner.inference.loading import load_inference_model
+
+    if args.check is None and args.data is None:
+        raise ValueError("the parity check needs labelled sentences: --data FOLDER (its valid split) or --check FILE")
+    model = load_inference_model(args.model, backend="torch")
+    check = args.check if args.check is not None else args.data
+    sentences = read_split(check, "valid", model.config.data)
+    report = export_onnx(
+        model,
+        args.output,
+        sentences,
+        quantize=args.quantize,
+        max_drop=args.max_drop,
+        optimize=not args.no_optimize,
+        check_name=str(check),
+        batch_size=args.batch_size,
+    )
+    graph = report.graph
+    print(
+        f"parity on {check} ({report.sentences} sentences): PyTorch F1 {report.torch_f1 * 100:.2f}, "
+        f"ONNX {graph.quantization or 'fp32'} F1 {report.onnx_f1 * 100:.2f} ({-report.drop:+.2f})"
+    )
+    fused = ", ".join(f"{op} {n}" for op, n in graph.fused.items()) if graph.optimized else graph.optimization_note
+    print(f"wrote {report.output} ({graph.onnx_bytes / 1e6:.1f} MB; fused: {fused})")
+    return 0
+
+
 COMMANDS = {
     "train": run_train,
     "evaluate": run_evaluate,
     "predict": run_predict,
     "compare": run_compare,
     "experiment": run_experiment,
+    "serve": run_serve,
+    "export": run_export,
 }
 
 

@@ -141,7 +141,10 @@ class LabelSet:
     def inside_of(self) -> list[int]:
         """For each label id, the id to use on a word's continuation sub-tokens (B-X -> I-X, others unchanged)."""
         ids = self.label2id
-        return [ids[f"I-{label[2:]}"] if label.startswith("B-") else ids[label] for label in self.labels]
+        # .get: a label set read from another tool's model (inference/hf_labels.py) may have a B-X without I-X.
+        return [
+            ids.get(f"I-{label[2:]}", ids[label]) if label.startswith("B-") else ids[label] for label in self.labels
+        ]
 
     def __len__(self) -> int:
         return len(self.labels)

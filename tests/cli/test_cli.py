@@ -8,41 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from bertner.cli import main
 from bertner.data.conll import DOCSTART
-from bertner.model.build import load_model, save_model
 
 OVERALL_KEYS = {"precision", "recall", "f1", "accuracy"}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def trained_run(tiny_bert: Path, tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny model trained through the CLI, shared by the tests below (they only read it)."""
-    run_dir = tmp_path_factory.mktemp("cli-run") / "run"
-    argv = ["-q", "train", "--data", str(tiny_data), "--output", str(run_dir)]
-    assert main([*argv, "--encoder", str(tiny_bert), "--epochs", "1", "--lr", "1e-3", "--batch-size", "4"]) == 0
-    return run_dir
-
-
-@pytest.fixture(scope="module")
-def all_per_run(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The trained run with its head set to say B-PER for every word, so predictions are known in advance."""
-    model = load_model(trained_run)
-    with torch.no_grad():
-        model.tagger.classifier.weight.zero_()
-        model.tagger.classifier.bias.zero_()
-        model.tagger.classifier.bias[model.label_set.label2id["B-PER"]] = 20.0
-    run_dir = tmp_path_factory.mktemp("cli-all-per")
-    save_model(model, run_dir)
-    return run_dir
 
 
 def _source_lines(path: Path) -> list[str]:
@@ -106,7 +76,7 @@ def test_predict_reads_stdin_one_line_per_text(
     all_per_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     texts = ["Tomas Berg left Aarhus .", "", "Quill hired Anika"]
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(texts) + "\n"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(("\n".join(texts) + "\n").encode("utf-8"))))
     capsys.readouterr()
     assert main(["-q", "predict", "--model", str(all_per_run)]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -207,7 +177,7 @@ def test_predict_with_a_folder_that_is_not_a_model_fails_clearly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["-q", "predict", "--model", str(tmp_path), "--text", "Lisbon"]) != 0
-    assert "not a bertner model folder" in capsys.readouterr().err
+    assert "not a bertner run folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"]])

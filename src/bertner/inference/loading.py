@@ -93,8 +93,8 @@ def _load_hf(name: str) -> InferenceModel:
 
     try:
         hf_config = AutoConfig.from_pretrained(name)
-    except OSError as error:
-        raise OSError(
+    except (OSError, ValueError) as error:
+        raise ValueError(
             f"{name}: not a bertner run folder (no {LABELS_FILENAME}), not an export ({EXPORT_MANIFEST}), "
             f"and no HF model could be loaded from it: {error}"
         ) from error
