@@ -1,0 +1,132 @@
+// bertner's page: send the text to POST /v1/ner, show the entities highlighted in it and in a table.
+// User text only ever reaches the page through textContent and text nodes, never through innerHTML.
+"use strict";
+
+// One colour per entity type, given in the order of the model's types (GET /v1/model), so that a type
+// keeps its colour between requests.
+const PALETTE = ["#8ecae6", "#ffb703", "#95d5b2", "#f4a3a8", "#cdb4db", "#f9dc5c", "#a3c4f3", "#f6bd60"];
+const colours = new Map();
+let modelDescribed = Promise.resolve();
+
+function colourOf(type) {
+  if (!colours.has(type)) {
+    colours.set(type, PALETTE[colours.size % PALETTE.length]);
+  }
+  return colours.get(type);
+}
+
+function element(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+function swatch(type) {
+  const box = element("span", undefined, "swatch");
+  box.style.backgroundColor = colourOf(type);
+  return box;
+}
+
+function setStatus(state, message) {
+  const status = document.getElementById("status");
+  status.dataset.state = state;
+  status.textContent = message;
+}
+
+async function describeModel() {
+  const description = document.getElementById("model");
+  try {
+    const response = await fetch("/v1/model");
+    const model = await response.json();
+    const legend = document.getElementById("legend");
+    for (const type of model.types) {
+      const item = element("li");
+      item.dataset.type = type;
+      item.append(swatch(type), document.createTextNode(type));
+      legend.append(item);
+    }
+    const f1 = model.scores && model.scores.test ? `, test F1 ${(model.scores.test.f1 * 100).toFixed(2)}` : "";
+    description.textContent = `${model.name} (${model.encoder}, ${model.kind} on ${model.backend}${f1})`;
+  } catch (error) {
+    description.textContent = `The model's description did not load: ${error}`;
+  }
+}
+
+// Offsets count code points (Python's str), while JavaScript strings index UTF-16 units:
+// slice an array of code points so that an emoji before an entity does not shift it.
+function render(text, entities) {
+  const characters = Array.from(text);
+  const piece = (start, end) => characters.slice(start, end).join("");
+  const output = document.getElementById("output");
+  const rows = document.querySelector("#entities tbody");
+  output.replaceChildren();
+  rows.replaceChildren();
+  let at = 0;
+  for (const entity of entities) {
+    if (entity.start > at) output.append(document.createTextNode(piece(at, entity.start)));
+    const mark = element("mark", piece(entity.start, entity.end), "entity");
+    mark.dataset.type = entity.type;
+    mark.dataset.score = String(entity.score);
+    mark.title = `${entity.type} (score ${entity.score.toFixed(3)})`;
+    mark.style.backgroundColor = colourOf(entity.type);
+    output.append(mark);
+    at = entity.end;
+
+    const row = element("tr");
+    const typeCell = element("td");
+    const typeLabel = element("span", undefined, "type-label");
+    typeLabel.append(swatch(entity.type), document.createTextNode(entity.type));
+    typeCell.append(typeLabel);
+    row.append(
+      element("td", entity.text),
+      typeCell,
+      element("td", entity.score.toFixed(3)),
+      element("td", `${entity.start}–${entity.end}`),
+    );
+    rows.append(row);
+  }
+  if (at < characters.length) output.append(document.createTextNode(piece(at, characters.length)));
+  document.getElementById("entities").hidden = entities.length === 0;
+}
+
+function describeError(status, body) {
+  if (body && typeof body.detail === "string") return body.detail;
+  if (body && Array.isArray(body.detail)) return body.detail.map((d) => d.msg).join("; ");
+  return `HTTP ${status}`;
+}
+
+async function findEntities() {
+  const button = document.getElementById("tag");
+  const text = document.getElementById("text").value;
+  button.disabled = true;
+  setStatus("busy", "Tagging…");
+  try {
+    await modelDescribed; // the types' colours first, in the model's order
+    const response = await fetch("/v1/ner", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ text }),
+    });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      setStatus("error", `Error: ${describeError(response.status, body)}`);
+      return;
+    }
+    render(text, body.entities);
+    const count = body.entities.length;
+    setStatus("done", count === 1 ? "1 entity" : `${count} entities`);
+  } catch (error) {
+    setStatus("error", `Error: ${error}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("tag").addEventListener("click", findEntities);
+  document.getElementById("text").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) findEntities();
+  });
+  modelDescribed = describeModel();
+});

@@ -1,0 +1,54 @@
+"""Server fixtures: a predictor with known entities, and the tiny random tagger as an oracle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bertner.config import Config, ModelConfig
+from bertner.inference.loading import InferenceModel
+from bertner.inference.predictor import Predictor
+from bertner.model.build import LoadedModel, build_tagger, save_model
+
+# Without the serve extra, the whole folder is skipped with this reason (collect_ignore would hide it).
+pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install 'bertner[serve]'")
+pytest.importorskip("uvicorn", reason="the server needs the serve extra: pip install 'bertner[serve]'")
+pytest.importorskip("httpx", reason="the server's tests need httpx (the dev extra)")
+
+from serving import LABELS, keyword_model  # noqa: E402  (after the skips: it imports fastapi)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> None:
+    # The tiny model's ops take microseconds; more threads only wait for cores on a busy 2-core machine.
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def keyword_predictor(tiny_bert: Path) -> Predictor:
+    return Predictor(keyword_model(tiny_bert))
+
+
+def _random_tagger(tiny_bert: Path) -> LoadedModel:
+    """The tiny tagger with a large random head: a mix of entities that only the Predictor itself can tell."""
+    model_config = ModelConfig(encoder=str(tiny_bert))
+    torch.manual_seed(0)
+    tagger, tokenizer = build_tagger(model_config, LABELS)
+    with torch.no_grad():
+        tagger.classifier.weight.normal_(std=3.0)
+    return LoadedModel(tagger.eval(), tokenizer, LABELS, Config(model=model_config))
+
+
+@pytest.fixture(scope="module")
+def random_predictor(tiny_bert: Path) -> Predictor:
+    return Predictor(InferenceModel.from_loaded(_random_tagger(tiny_bert)), batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The random tagger saved as a run folder, as `bertner train` leaves one."""
+    folder = tmp_path_factory.mktemp("tiny-run")
+    save_model(_random_tagger(tiny_bert), folder)
+    return folder

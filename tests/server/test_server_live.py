@@ -1,0 +1,121 @@
+"""The app on a real uvicorn on a loopback port: HTTP limits on a real socket, batching, and the page in Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from serving import CountingPredictor, live_server
+
+from bertner.inference.predictor import Predictor
+from bertner.inference.serve import ServeSettings
+from bertner.inference.server import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# An emoji first: the server counts code points, JavaScript UTF-16 units. And markup, which must stay text.
+SENTENCE = "🙂 Maria Okafor met Danish fans in Lisbon, <b>not</b> at Quill Systems ."
+EXPECTED = [("Maria Okafor", "PER"), ("Danish", "MISC"), ("Lisbon", "LOC"), ("Quill Systems", "ORG")]
+
+
+def test_limits_and_batching_over_a_real_socket(keyword_predictor: Predictor) -> None:
+    counting = CountingPredictor(keyword_predictor)
+    app = create_app(counting, ServeSettings(max_body_bytes=1_000, batch_wait_ms=200))
+    big = b'{"text": "' + b"a" * 1_000 + b'"}'
+
+    async def chunks() -> Any:
+        for start in range(0, len(big), 100):
+            yield big[start : start + 100]
+
+    async def scenario(url: str) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            declared = await client.post("/v1/ner", content=big)
+            streamed = await client.post("/v1/ner", content=chunks())
+            texts = [f"Maria {i} Lisbon" for i in range(8)]
+            answers = await asyncio.gather(*(client.post("/v1/ner", json={"text": t}) for t in texts))
+            stats = await client.get("/v1/stats")
+        return {"declared": declared, "streamed": streamed, "answers": answers, "texts": texts, "stats": stats}
+
+    with live_server(app) as url:
+        result = asyncio.run(scenario(url))
+    for name in ("declared", "streamed"):
+        assert result[name].status_code == 413, name
+        assert "limit" in result[name].json()["detail"]
+    assert result["streamed"].request.headers.get("transfer-encoding") == "chunked"
+    for text, answer in zip(result["texts"], result["answers"], strict=True):
+        assert answer.json() == {"entities": [e.to_dict() for e in keyword_predictor.predict([text])[0]]}
+    assert len(counting.calls) < 8
+    assert result["stats"].json()["largest_batch_requests"] > 1
+
+
+def _skip(reason: str) -> None:
+    warnings.warn(f"browser test skipped: {reason}", stacklevel=2)  # shown in pytest's summary without -rs
+    pytest.skip(reason)
+
+
+def test_the_page_highlights_the_entities_in_chromium(keyword_predictor: Predictor, tmp_path: Path) -> None:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _skip("playwright is not installed (pip install -e '.[dev]')")
+    if shutil.which(CHROMIUM) is None:
+        _skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    app = create_app(keyword_predictor)
+    with live_server(app) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            requested: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(url)
+            page.wait_for_selector("#legend li")
+            page.fill("#text", SENTENCE)
+            page.click("#tag")
+            page.wait_for_selector("#status[data-state=done]", timeout=15_000)
+            page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+            marks = page.eval_on_selector_all(
+                "#output mark.entity",
+                """marks => marks.map(m => ({text: m.textContent, type: m.dataset.type, title: m.title,
+                                             colour: getComputedStyle(m).backgroundColor}))""",
+            )
+            legend = page.eval_on_selector_all(
+                "#legend li",
+                """items => Object.fromEntries(items.map(li =>
+                    [li.dataset.type, getComputedStyle(li.querySelector('.swatch')).backgroundColor]))""",
+            )
+            output_text = page.text_content("#output")
+            injected = page.locator("#output b").count()
+            rows = page.eval_on_selector_all(
+                "#entities tbody tr", "rows => rows.map(r => Array.from(r.cells, c => c.textContent))"
+            )
+            status = page.text_content("#status")
+        finally:
+            browser.close()
+
+    assert [(m["text"], m["type"]) for m in marks] == EXPECTED
+    assert output_text == SENTENCE and injected == 0  # every character shown once, markup shown as text
+    for mark in marks:
+        assert mark["title"] == f"{mark['type']} (score 1.000)"
+        assert mark["colour"] == legend[mark["type"]]
+    assert len({m["colour"] for m in marks}) == len(EXPECTED)  # four types, four colours
+    assert set(legend) == {"LOC", "MISC", "ORG", "PER"}
+    assert [(row[0], row[1]) for row in rows] == EXPECTED and rows[0][2] == "1.000"
+    assert status == "4 entities"
+    assert problems == []  # no script error, no blocked resource (the page's CSP allows only the app's own)
+    assert requested and all(u.startswith(url) for u in requested)
+    assert (tmp_path / "page.png").stat().st_size > 10_000
