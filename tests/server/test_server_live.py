@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -16,7 +17,8 @@ from bertner.inference.predictor import Predictor
 from bertner.inference.serve import ServeSettings
 from bertner.inference.server import create_app
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium (apt; .ci/run installs it); BERTNER_CHROMIUM names another build.
+CHROMIUM = os.environ.get("BERTNER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -71,7 +73,7 @@ def test_the_page_highlights_the_entities_in_chromium(keyword_predictor: Predict
     except ImportError:
         _skip("playwright is not installed (pip install -e '.[dev]')")
     if shutil.which(CHROMIUM) is None:
-        _skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        _skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set BERTNER_CHROMIUM)")
     app = create_app(keyword_predictor)
     with live_server(app) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
