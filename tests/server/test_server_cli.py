@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,11 @@ def test_several_workers_build_their_apps_from_the_environment(tiny_run: Path, m
     checked: list[ServeSettings] = []
     monkeypatch.setattr(serve_module, "_check_model_loads", checked.append)
     calls = _record_uvicorn(monkeypatch)
-    settings = ServeSettings(model=str(tiny_run), workers=2, threads=1, max_texts=2)
-    serve(settings)
+    serve(ServeSettings(model=str(tiny_run), workers=2, max_texts=2))
     [(target, options)] = calls
     assert (target, options["factory"], options["workers"]) == (FACTORY, True, 2)
+    # the cores are shared out between the workers unless --threads says otherwise
+    settings = ServeSettings(model=str(tiny_run), workers=2, threads=max(1, (os.cpu_count() or 1) // 2), max_texts=2)
     assert checked == [settings] and options["env"] == json.loads(settings.to_json())
     assert SETTINGS_ENV not in serve_module.os.environ  # put back once uvicorn returns
 

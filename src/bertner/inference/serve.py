@@ -8,11 +8,14 @@ without importing FastAPI, torch or the model.
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from multiprocessing.connection import Connection
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 SETTINGS_ENV = "BERTNER_SERVE_SETTINGS"
 """How `serve` hands its settings to each uvicorn worker process when there are several (a JSON object)."""
@@ -106,6 +109,10 @@ def serve(settings: ServeSettings) -> None:
 
         uvicorn.run(app_for(settings), **options)
         return
+    if settings.threads is None:
+        # Each worker's backend would otherwise take every core, and N workers would fight over them.
+        settings = replace(settings, threads=max(1, (os.cpu_count() or 1) // settings.workers))
+        logger.info("%d workers, %d intra-op threads each (--threads to change)", settings.workers, settings.threads)
     _check_model_loads(settings)
     # The workers are spawned, not forked: the environment is what they inherit from this process.
     os.environ[SETTINGS_ENV] = settings.to_json()
