@@ -103,7 +103,6 @@ def test_requests_queued_during_a_batch_form_the_next_one_and_failures_stay_in_t
         return [*results, after]
 
     first, bc, boom, d, after = asyncio.run(scenario())
-    batcher.shutdown()
     assert calls == [["a"], ["b", "c", "boom", "d"], ["e"]]  # the cancelled request was never tagged
     assert first == ["A"] and after == ["E"]
     assert isinstance(bc, ValueError) and isinstance(boom, ValueError) and isinstance(d, ValueError)

@@ -55,10 +55,14 @@ class _Request(Generic[Result]):
 
 @dataclass
 class _Worker(Generic[Result]):
-    """The queue and task of one event loop (a test may run the same app in several loops, one after another)."""
+    """The queue, task and predict thread of one event loop (an app may run in several loops, one after another,
+    as in tests). One thread: batches run one after another, each with all of the backend's intra-op threads."""
 
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[_Request[Result]] = field(default_factory=asyncio.Queue)
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertner-predict")
+    )
     task: asyncio.Task[None] | None = None
 
 
@@ -80,8 +84,6 @@ class MicroBatcher(Generic[Result]):
         self.max_wait_s = max_wait_s
         self.max_texts = max_texts
         self.stats = BatchStats()
-        # One thread: batches run one after another, each with all of the backend's intra-op threads.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertner-predict")
         self._worker: _Worker[Result] | None = None
 
     def start(self) -> None:
@@ -90,11 +92,11 @@ class MicroBatcher(Generic[Result]):
         if self._worker is not None and self._worker.loop is loop and self._worker.task is not None:
             return
         worker: _Worker[Result] = _Worker(loop)
-        worker.task = loop.create_task(self._run(worker.queue), name="bertner-micro-batcher")
+        worker.task = loop.create_task(self._run(worker), name="bertner-micro-batcher")
         self._worker = worker
 
     async def aclose(self) -> None:
-        """Stop the worker task; requests still queued fail with RuntimeError."""
+        """Stop the worker task and its thread; requests still queued fail with RuntimeError."""
         worker, self._worker = self._worker, None
         if worker is None or worker.task is None:
             return
@@ -105,10 +107,7 @@ class MicroBatcher(Generic[Result]):
             request = worker.queue.get_nowait()
             if not request.future.done():
                 request.future.set_exception(RuntimeError("the server is shutting down"))
-
-    def shutdown(self) -> None:
-        """Release the predict thread (after `aclose`)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        worker.executor.shutdown(wait=False, cancel_futures=True)
 
     async def predict(self, texts: Sequence[str]) -> list[Result]:
         """The results of `texts`, in order, computed together with other requests waiting at the same time."""
@@ -120,12 +119,12 @@ class MicroBatcher(Generic[Result]):
         self._worker.queue.put_nowait(_Request(list(texts), future))
         return await future
 
-    async def _run(self, queue: asyncio.Queue[_Request[Result]]) -> None:
+    async def _run(self, worker: _Worker[Result]) -> None:
         carried: _Request[Result] | None = None
         while True:
-            first = carried if carried is not None else await queue.get()
-            batch, carried = await self._collect(queue, first)
-            await self._run_batch(batch)
+            first = carried if carried is not None else await worker.queue.get()
+            batch, carried = await self._collect(worker.queue, first)
+            await self._run_batch(worker.executor, batch)
 
     async def _collect(
         self, queue: asyncio.Queue[_Request[Result]], first: _Request[Result]
@@ -152,7 +151,7 @@ class MicroBatcher(Generic[Result]):
             count += len(request.texts)
         return batch, None
 
-    async def _run_batch(self, batch: list[_Request[Result]]) -> None:
+    async def _run_batch(self, executor: ThreadPoolExecutor, batch: list[_Request[Result]]) -> None:
         # A request whose client went away (its future cancelled) is not tagged.
         live = [request for request in batch if not request.future.done()]
         if not live:
@@ -160,7 +159,7 @@ class MicroBatcher(Generic[Result]):
         texts = [text for request in live for text in request.texts]
         loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(self._executor, self._predict_batch, texts)
+            results = await loop.run_in_executor(executor, self._predict_batch, texts)
             if len(results) != len(texts):
                 raise RuntimeError(f"the predictor returned {len(results)} results for {len(texts)} texts")
         except asyncio.CancelledError:  # aclose() during a batch: nobody is left waiting forever

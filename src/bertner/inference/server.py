@@ -130,7 +130,6 @@ def create_app(predictor: EntityPredictor, settings: ServeSettings | None = None
         summary="Named-entity recognition: entities with character offsets in raw text.",
         version="1",
         lifespan=lifespan,
-        responses={413: {"model": ErrorBody}, 422: {"model": ErrorBody}, 500: {"model": ErrorBody}},
         strict_content_type=False,  # a JSON body without a Content-Type is still read as JSON
     )
     app.state.batcher = batcher
@@ -146,7 +145,12 @@ def create_app(predictor: EntityPredictor, settings: ServeSettings | None = None
         logger.exception("%s %s failed", request.method, request.url.path, exc_info=error)
         return _error(500, f"internal error: {type(error).__name__}")
 
-    @app.post("/v1/ner", response_model=NerResult | NerBatchResult, tags=["ner"])
+    @app.post(
+        "/v1/ner",
+        response_model=NerResult | NerBatchResult,
+        responses={413: {"model": ErrorBody}, 422: {"model": ErrorBody}, 500: {"model": ErrorBody}},
+        tags=["ner"],
+    )
     async def ner(request: NerRequest) -> NerResult | NerBatchResult:
         """The entities of `text`, or of each of `texts`; the texts of concurrent requests are tagged together."""
         texts = [request.text] if request.text is not None else (request.texts or [])
