@@ -1,0 +1,172 @@
+"""onnxruntime as a scoring backend: an exported network behind the `WindowScorer` seam (model/decode.py).
+
+Only the network runs in onnxruntime: sub-token ids in, per-sub-token logits out. Windows, the reading of
+one score per word, and decoding stay the shared PyTorch-side code, so an export finds the entities the
+run finds. A CRF head is not in the graph: its scores are saved beside it (`crf.json`) and rebuilt as the
+same `CRF` module, so Viterbi is literally the code path of the PyTorch model.
+
+onnxruntime is an optional extra (`pip install 'bertner[onnx]'`), imported only when a session is made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bertner.config import read_saved_config
+from bertner.inference.folders import CRF_FILE, ONNX_MODEL
+from bertner.inference.hf_labels import ModelLabels
+from bertner.inference.loading import InferenceModel, read_manifest
+from bertner.labels import Scheme
+from bertner.model.build import LABELS_FILENAME, load_tokenizer
+from bertner.model.crf import CRF
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+"""The version of the export folder's layout, written to and checked against `export.json`."""
+GRAPH_INPUTS = ("input_ids", "attention_mask", "shape_ids")
+"""The inputs an exported graph may have, in this order; `shape_ids` only for a model with case features."""
+GRAPH_OUTPUT = "logits"
+
+
+def import_onnxruntime() -> Any:
+    """The onnxruntime module, or an ImportError that names the extra to install."""
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise ImportError(f"the ONNX backend needs onnxruntime: pip install 'bertner[onnx]' ({error})") from error
+    return onnxruntime
+
+
+def create_session(path: Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session on the graph at `path`, all graph optimizations on.
+
+    Args:
+        threads: intra-op threads; None leaves onnxruntime's default (one per physical core).
+    """
+    ort = import_onnxruntime()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception types for a damaged or foreign graph
+        raise ValueError(f"{path}: onnxruntime cannot load this graph: {error}") from error
+
+
+@dataclass(frozen=True)
+class OnnxScorer:
+    """An exported network in an onnxruntime session, as a WindowScorer.
+
+    `inputs` are the graph's inputs (a subset of GRAPH_INPUTS); `crf` decodes whole sentences, or None.
+    """
+
+    session: Any
+    num_labels: int
+    inputs: tuple[str, ...]
+    crf: CRF | None = None
+
+    @classmethod
+    def load(cls, path: Path, num_labels: int, crf: CRF | None = None, threads: int | None = None) -> OnnxScorer:
+        """The graph at `path`; raises ValueError when its inputs or output are not an export's."""
+        session = create_session(path, threads)
+        inputs = tuple(node.name for node in session.get_inputs())
+        outputs = [node.name for node in session.get_outputs()]
+        if not {"input_ids", "attention_mask"} <= set(inputs) <= set(GRAPH_INPUTS) or outputs != [GRAPH_OUTPUT]:
+            raise ValueError(
+                f"{path}: expected inputs input_ids, attention_mask [, shape_ids] and the output {GRAPH_OUTPUT}, "
+                f"found inputs {', '.join(inputs)} and outputs {', '.join(outputs)}"
+            )
+        width = session.get_outputs()[0].shape[-1]
+        if isinstance(width, int) and width != num_labels:
+            raise ValueError(f"{path}: the graph scores {width} labels, but the folder names {num_labels}")
+        if crf is not None and crf.num_tags != num_labels:
+            raise ValueError(f"{path}: the CRF has {crf.num_tags} tags, but the folder names {num_labels} labels")
+        return cls(session, num_labels, inputs, crf)
+
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(batch, seq_len, num_labels) float32 logits of a batch from `Collator`, on the CPU."""
+        feed = {name: batch[name].numpy().astype(np.int64, copy=False) for name in self.inputs}
+        (logits,) = self.session.run([GRAPH_OUTPUT], feed)
+        return torch.from_numpy(logits)
+
+
+def crf_to_dict(crf: CRF) -> dict[str, Any]:
+    """A CRF's scores and constraints as JSON-ready lists (float32 values survive the round trip exactly)."""
+    return {
+        "num_tags": crf.num_tags,
+        "start_transitions": crf.start_transitions.detach().cpu().tolist(),
+        "end_transitions": crf.end_transitions.detach().cpu().tolist(),
+        "transitions": crf.transitions.detach().cpu().tolist(),
+        "allowed": crf.allowed.cpu().tolist(),
+        "allowed_start": crf.allowed_start.cpu().tolist(),
+    }
+
+
+def crf_from_dict(values: dict[str, Any], where: str) -> CRF:
+    """The CRF `crf_to_dict` described; raises ValueError naming `where` for a missing key or a bad shape."""
+    try:
+        crf = CRF(
+            int(values["num_tags"]),
+            torch.tensor(values["allowed"], dtype=torch.bool),
+            torch.tensor(values["allowed_start"], dtype=torch.bool),
+        )
+        with torch.no_grad():
+            for name in ("start_transitions", "end_transitions", "transitions"):
+                getattr(crf, name).copy_(torch.tensor(values[name], dtype=torch.float32))
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{where}: not a CRF description: {error}") from error
+    return crf.eval()
+
+
+def read_crf(path: Path) -> CRF:
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the CRF: {error}") from error
+    return crf_from_dict(values, str(path))
+
+
+def read_export_labels(folder: Path, manifest: dict[str, Any]) -> ModelLabels:
+    """The export's tags in id order (labels.json) and the scheme they belong to (export.json)."""
+    path = folder / LABELS_FILENAME
+    try:
+        tags = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the labels: {error}") from error
+    if not isinstance(tags, list) or not tags or not all(isinstance(tag, str) for tag in tags):
+        raise ValueError(f"{path}: expected a list of tags, got {tags!r}")
+    try:
+        scheme = Scheme(manifest.get("scheme", Scheme.IOB2.value))
+    except ValueError as error:
+        raise ValueError(f"{folder}: unknown label scheme in the manifest: {error}") from error
+    return ModelLabels(tuple(tags), scheme)
+
+
+def load_export(folder: Path, threads: int | None = None) -> InferenceModel:
+    """The export folder written by `bertner export` (inference/export.py), scored with onnxruntime."""
+    manifest = read_manifest(folder)
+    version = manifest.get("format")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{folder}: export format {version!r}; this bertner reads format {FORMAT_VERSION}")
+    labels = read_export_labels(folder, manifest)
+    crf = read_crf(folder / CRF_FILE) if (folder / CRF_FILE).is_file() else None
+    scorer = OnnxScorer.load(folder / ONNX_MODEL, len(labels.tags), crf, threads)
+    logger.info(
+        "ONNX export %s: %s, %s labels%s",
+        folder,
+        manifest.get("quantization") or "fp32",
+        len(labels.tags),
+        ", CRF" if crf is not None else "",
+    )
+    return InferenceModel(
+        scorer, load_tokenizer(str(folder)), labels, read_saved_config(folder), "export", str(folder), "onnx"
+    )
