@@ -12,12 +12,8 @@ from bertner.inference.loading import InferenceModel
 from bertner.inference.predictor import Predictor
 from bertner.model.build import LoadedModel, build_tagger, save_model
 
-# Without the serve extra, the whole folder is skipped with this reason (collect_ignore would hide it).
-pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install 'bertner[serve]'")
-pytest.importorskip("uvicorn", reason="the server needs the serve extra: pip install 'bertner[serve]'")
-pytest.importorskip("httpx", reason="the server's tests need httpx (the dev extra)")
-
-from serving import LABELS, keyword_model  # noqa: E402  (after the skips: it imports fastapi)
+# serving.py imports FastAPI: it is imported in the fixtures, so that without the serve extra each test module
+# skips itself (pytest.importorskip at its top) instead of this conftest failing to load.
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -28,11 +24,15 @@ def _one_torch_thread() -> None:
 
 @pytest.fixture(scope="module")
 def keyword_predictor(tiny_bert: Path) -> Predictor:
+    from serving import keyword_model
+
     return Predictor(keyword_model(tiny_bert))
 
 
 def _random_tagger(tiny_bert: Path) -> LoadedModel:
     """The tiny tagger with a large random head: a mix of entities that only the Predictor itself can tell."""
+    from serving import LABELS
+
     model_config = ModelConfig(encoder=str(tiny_bert))
     torch.manual_seed(0)
     tagger, tokenizer = build_tagger(model_config, LABELS)

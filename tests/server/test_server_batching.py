@@ -7,6 +7,9 @@ import threading
 
 import httpx
 import pytest
+
+pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install 'bertner[serve]'")
+
 from serving import CountingPredictor, serving
 
 from bertner.inference.batching import MicroBatcher

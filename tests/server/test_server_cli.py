@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install 'bertner[serve]'")
+
 from serving import serving
 
 import bertner.inference.serve as serve_module

@@ -8,6 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+
+pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install 'bertner[serve]'")
+
 from serving import serving
 
 from bertner.inference.loading import InferenceModel

@@ -11,6 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+
+pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install 'bertner[serve]'")
+
 from serving import CountingPredictor, live_server
 
 from bertner.inference.predictor import Predictor

@@ -10,6 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+
+pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install 'bertner[serve]'")
+
 from serving import keyword_model, serving
 
 from bertner.inference.predictor import Predictor
