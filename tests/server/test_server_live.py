@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import warnings
@@ -14,7 +15,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install 'bertner[serve]'")
 
-from serving import CountingPredictor, live_server
+from serving import CountingPredictor, keyword_model, live_server
 
 from bertner.inference.predictor import Predictor
 from bertner.inference.serve import ServeSettings
@@ -70,14 +71,23 @@ def _skip(reason: str) -> None:
     pytest.skip(reason)
 
 
-def test_the_page_highlights_the_entities_in_chromium(keyword_predictor: Predictor, tmp_path: Path) -> None:
+def _model_folder(folder: Path) -> Path:
+    """Scores beside the model, as a run's eval/ and an export's manifest leave them."""
+    (folder / "eval" / "test").mkdir(parents=True)
+    (folder / "eval" / "test" / "metrics.json").write_text(json.dumps({"overall": {"f1": 0.8765}}))
+    parity = {"torch_f1": 0.9012, "onnx_f1": 0.8998, "check": "valid.txt"}
+    (folder / "export.json").write_text(json.dumps({"quantization": "int8", "parity": parity}))
+    return folder
+
+
+def test_the_page_highlights_the_entities_in_chromium(tiny_bert: Path, tmp_path: Path) -> None:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _skip("playwright is not installed (pip install -e '.[dev]')")
     if shutil.which(CHROMIUM) is None:
         _skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set BERTNER_CHROMIUM)")
-    app = create_app(keyword_predictor)
+    app = create_app(Predictor(keyword_model(tiny_bert, str(_model_folder(tmp_path / "model")))))
     with live_server(app) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -109,6 +119,7 @@ def test_the_page_highlights_the_entities_in_chromium(keyword_predictor: Predict
                 "#entities tbody tr", "rows => rows.map(r => Array.from(r.cells, c => c.textContent))"
             )
             status = page.text_content("#status")
+            description = page.text_content("#model")
         finally:
             browser.close()
 
@@ -121,6 +132,8 @@ def test_the_page_highlights_the_entities_in_chromium(keyword_predictor: Predict
     assert set(legend) == {"LOC", "MISC", "ORG", "PER"}
     assert [(row[0], row[1]) for row in rows] == EXPECTED and rows[0][2] == "1.000"
     assert status == "4 entities"
+    scores = "test F1 87.65, int8 export F1 89.98 (PyTorch 90.12, valid.txt)"
+    assert description == f"model ({tiny_bert}, run on torch, {scores})"
     assert problems == []  # no script error, no blocked resource (the page's CSP allows only the app's own)
     assert requested and all(u.startswith(url) for u in requested)
     assert (tmp_path / "page.png").stat().st_size > 10_000

@@ -34,6 +34,20 @@ function setStatus(state, message) {
   status.textContent = message;
 }
 
+const percent = (fraction) => (fraction * 100).toFixed(2);
+
+// What /v1/model's scores say, in a few words: test F1 of a run, the parity check of an export.
+function scoreNotes(scores) {
+  const notes = [];
+  if (scores && scores.test && typeof scores.test.f1 === "number") notes.push(`test F1 ${percent(scores.test.f1)}`);
+  const parity = scores && scores.export && scores.export.parity;
+  if (parity && typeof parity.onnx_f1 === "number" && typeof parity.torch_f1 === "number") {
+    const kind = scores.export.quantization || "fp32";
+    notes.push(`${kind} export F1 ${percent(parity.onnx_f1)} (PyTorch ${percent(parity.torch_f1)}, ${parity.check})`);
+  }
+  return notes;
+}
+
 async function describeModel() {
   const description = document.getElementById("model");
   try {
@@ -46,8 +60,7 @@ async function describeModel() {
       item.append(swatch(type), document.createTextNode(type));
       legend.append(item);
     }
-    const f1 = model.scores && model.scores.test ? `, test F1 ${(model.scores.test.f1 * 100).toFixed(2)}` : "";
-    description.textContent = `${model.name} (${model.encoder}, ${model.kind} on ${model.backend}${f1})`;
+    description.textContent = `${model.name} (${[model.encoder, `${model.kind} on ${model.backend}`, ...scoreNotes(model.scores)].join(", ")})`;
   } catch (error) {
     description.textContent = `The model's description did not load: ${error}`;
   }
