@@ -380,9 +380,11 @@ def _write_folder(model: InferenceModel, staging: Path, report: ExportReport) ->
     (staging / EXPORT_MANIFEST).write_text(manifest, encoding="utf-8")
 
 
-def _timed_f1(model: InferenceModel, sentences: Sequence[Sentence], batch_size: int) -> tuple[float, float]:
+def _timed_f1(
+    model: InferenceModel, sentences: Sequence[Sentence], batch_size: int, progress: bool
+) -> tuple[float, float]:
     started = time.perf_counter()
-    f1 = evaluate_sentences(model, sentences, batch_size).scores.overall.f1
+    f1 = evaluate_sentences(model, sentences, batch_size, progress).scores.overall.f1
     return f1, time.perf_counter() - started
 
 
@@ -396,6 +398,7 @@ def export_onnx(
     check_name: str = "",
     batch_size: int = 64,
     threads: int | None = None,
+    progress: bool = False,
 ) -> ExportReport:
     """Export `model` to the folder `output` if the export's entity F1 on `check_sentences` is at most
     `max_drop` points below the PyTorch model's; otherwise raise ValueError with both figures and write nothing.
@@ -409,6 +412,7 @@ def export_onnx(
         optimize: fuse with onnxruntime's transformer optimizer where it applies.
         check_name: where the check sentences came from, for the message and the manifest.
         threads: onnxruntime's intra-op threads for the check; None is its default.
+        progress: show progress bars while the check sentences are tagged.
     """
     if max_drop < 0:
         raise ValueError(f"max_drop must be at least 0 F1 points, not {max_drop}")
@@ -423,8 +427,8 @@ def export_onnx(
         graph = write_graph(model, staging / ONNX_MODEL, optimize, quantize)
         scorer = OnnxScorer.load(staging / ONNX_MODEL, model.scorer.num_labels, _crf_copy(model.scorer.crf), threads)
         exported = dataclasses.replace(model, scorer=scorer, kind="export", path=str(output), backend="onnx")
-        torch_f1, torch_seconds = _timed_f1(model, check_sentences, batch_size)
-        onnx_f1, onnx_seconds = _timed_f1(exported, check_sentences, batch_size)
+        torch_f1, torch_seconds = _timed_f1(model, check_sentences, batch_size, progress)
+        onnx_f1, onnx_seconds = _timed_f1(exported, check_sentences, batch_size, progress)
         report = ExportReport(
             output,
             model.path,
@@ -438,7 +442,8 @@ def export_onnx(
             onnx_seconds,
         )
         logger.info("parity: PyTorch F1 %.2f, ONNX F1 %.2f", torch_f1 * 100, onnx_f1 * 100)
-        if report.drop > max_drop:
+        # 1e-9: F1 differences of a few fractions are not exact in binary (0.9 - 0.897 > 0.003).
+        if report.drop > max_drop + 1e-9:
             raise ValueError(
                 f"parity check failed on {check_name or 'the check sentences'} ({len(check_sentences)} sentences): "
                 f"ONNX{' ' + quantize if quantize else ''} F1 {onnx_f1 * 100:.2f} is {report.drop:.2f} points below "
