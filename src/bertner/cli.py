@@ -451,6 +451,7 @@ def run_export(args: argparse.Namespace) -> int:
         optimize=not args.no_optimize,
         check_name=str(check),
         batch_size=args.batch_size,
+        progress=not args.quiet,
     )
     graph = report.graph
     print(
