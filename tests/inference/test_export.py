@@ -240,6 +240,24 @@ def test_refuses_a_folder_that_is_not_an_earlier_export(plain_run: Path, tmp_pat
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
 
 
+def test_an_export_of_another_format_or_without_labels_is_refused(
+    plain_run: Path, sentences: list[Sentence], tmp_path: Path
+) -> None:
+    torch_model = load_inference_model(plain_run, backend="torch")
+    _export(torch_model, tmp_path / "export", _self_labelled(torch_model, sentences))
+    with pytest.raises(ValueError, match="an ONNX export runs on onnxruntime only"):
+        load_inference_model(tmp_path / "export", backend="torch")
+    manifest_path = tmp_path / "export" / EXPORT_MANIFEST
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest_path.write_text(json.dumps({**manifest, "format": 99}), encoding="utf-8")
+    with pytest.raises(ValueError, match="export format 99; this bertner reads format 1"):
+        load_inference_model(tmp_path / "export")
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    (tmp_path / "export" / "labels.json").unlink()
+    with pytest.raises(ValueError, match="labels.json: cannot read the labels"):
+        load_inference_model(tmp_path / "export")
+
+
 def _hf_folder(tiny_bert: Path, folder: Path, names: list[str]) -> Path:
     """An HF BertForTokenClassification saved as run_ner.py saves one, with a large random head."""
     config = BertConfig.from_pretrained(

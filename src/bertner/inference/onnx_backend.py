@@ -121,7 +121,10 @@ def crf_from_dict(values: dict[str, Any], where: str) -> CRF:
         )
         with torch.no_grad():
             for name in ("start_transitions", "end_transitions", "transitions"):
-                getattr(crf, name).copy_(torch.tensor(values[name], dtype=torch.float32))
+                target, scores = getattr(crf, name), torch.tensor(values[name], dtype=torch.float32)
+                if scores.shape != target.shape:
+                    raise ValueError(f"{name} has shape {tuple(scores.shape)}, expected {tuple(target.shape)}")
+                target.copy_(scores)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ValueError(f"{where}: not a CRF description: {error}") from error
     return crf.eval()
