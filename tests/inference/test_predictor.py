@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bertner.config import Config, ModelConfig
+from bertner.data.segment import segment
+from bertner.data.sentences import split_sentences
 from bertner.inference.loading import InferenceModel
 from bertner.inference.predictor import Predictor, TextEntity
 from bertner.labels import LabelSet
@@ -111,3 +113,15 @@ def test_a_model_that_always_says_i_loc_makes_one_entity_of_all_words(tiny_bert:
 def test_empty_and_blank_texts_have_no_entities(predictor: Predictor) -> None:
     assert predictor.predict(["", "   ", "\n"]) == [[], [], []]
     assert predictor.predict([]) == []
+
+
+def test_a_100k_character_document_is_tagged_sentence_by_sentence_with_offsets_into_it(tiny_bert: Path) -> None:
+    predictor = Predictor(InferenceModel.from_loaded(_model(tiny_bert, always="B-PER")))
+    paragraph = "Maria Okafor flew to Lisbon on Tuesday. Mr. Berg stayed in Aarhus!\n\n"
+    document = paragraph * (100_000 // len(paragraph) + 1)
+    [entities] = predictor.predict([document])
+    words = segment(document)
+    assert len(document) > 100_000
+    # Every word is its own entity under an all-B-PER model: the oracle is the segmenter's words and offsets.
+    assert [(e.start, e.end, e.text) for e in entities] == [(w.start, w.end, w.text) for w in words]
+    assert len(split_sentences(document, words)) == 2 * document.count(paragraph)

@@ -7,11 +7,15 @@ sees `Bush` and `bush` as one token. A shape id per word, added to the input emb
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 PAD_SHAPE = 0
 SHAPES = ("pad", "lower", "title", "upper", "mixed", "digit", "other")
 NUM_SHAPES = len(SHAPES)
 
 
+# Cached: a corpus repeats its words, and shapes are computed for every word that is encoded.
+@lru_cache(maxsize=1 << 16)
 def word_shape(word: str) -> int:
     """The shape id of a word: lower, Title, UPPER, mIxed, has-digit or other (punctuation, symbols)."""
     letters = [c for c in word if c.isalpha()]

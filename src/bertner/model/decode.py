@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -112,48 +113,62 @@ def predict_words(
     """
     if isinstance(scorer, Tagger):
         scorer = TaggerScorer(scorer)
+    if not word_counts:
+        return WordPredictions((), ())
     tagger = scorer.tagger if isinstance(scorer, TaggerScorer) else None
     was_training = tagger is not None and tagger.training
     if tagger is not None:
         tagger.eval()
-    # (words, num_labels) per sentence: each word's logits at its first sub-token in the window that owns it
-    scores = [torch.zeros(n, scorer.num_labels) for n in word_counts]
-    seen = [torch.zeros(n, dtype=torch.bool) for n in word_counts]
+    # Sentence s's words are rows offsets[s]:offsets[s + 1] of one (all words, num_labels) array: one
+    # allocation and one gather per batch instead of tensors per sentence, which cost more than a small
+    # model's forward pass on a corpus of short sentences.
+    offsets = np.concatenate([[0], np.cumsum(word_counts, dtype=np.int64)])
+    # (all words, num_labels): each word's logits at its first sub-token in the window that owns it
+    flat = np.zeros((int(offsets[-1]), scorer.num_labels), dtype=np.float32)
+    seen = np.zeros(int(offsets[-1]), dtype=bool)
     collate = Collator(pad_token_id)
     batches = list(length_sorted_batches(windows, batch_size))
     for batch_indices in tqdm(batches, desc="predicting", unit="batch", disable=not progress):
         batch = collate([windows[i].features() for i in batch_indices])
         batch.pop("labels", None)
         # (batch, seq_len, num_labels)
-        logits = scorer.logits(batch)
+        logits = scorer.logits(batch).numpy()
+        rows, positions, targets = [], [], []
         for row, index in enumerate(batch_indices):
             window = windows[index]
-            positions, words = _owned_word_starts(window)
-            scores[window.sentence][words] = logits[row, positions]
-            seen[window.sentence][words] = True
+            window_positions, words = _owned_word_starts(window)
+            rows += [row] * len(words)
+            positions += window_positions
+            targets += [int(offsets[window.sentence]) + word for word in words]
+        flat[targets] = logits[rows, positions]
+        seen[targets] = True
     if tagger is not None:
         tagger.train(was_training)
-    missing = [(s, int(w)) for s, row in enumerate(seen) if not row.all() for w in (~row).nonzero().flatten()]
-    assert not missing, f"words without a prediction: {missing[:5]}"
+    missing = np.flatnonzero(~seen)[:5].tolist()
+    assert not missing, f"words without a prediction (positions in the flattened sentences): {missing}"
+    bounds = offsets[1:-1]
     if scorer.crf is None:
-        probabilities = [row.softmax(-1).max(-1) for row in scores]
+        # (all words, num_labels), a softmax that does not overflow
+        exp = np.exp(flat - flat.max(axis=1, keepdims=True))
+        probabilities = exp / exp.sum(axis=1, keepdims=True)
+        best = probabilities.argmax(axis=1)
+        chosen = probabilities[np.arange(len(best)), best]
         result = WordPredictions(
-            tuple(tuple(p.indices.tolist()) for p in probabilities),
-            tuple(tuple(p.values.tolist()) for p in probabilities),
+            tuple(tuple(row.tolist()) for row in np.split(best, bounds)),
+            tuple(tuple(row.tolist()) for row in np.split(chosen.astype(np.float64), bounds)),
         )
     else:
-        result = _viterbi(scorer.crf, scores, batch_size)
+        result = _viterbi(scorer.crf, [torch.from_numpy(row) for row in np.split(flat, bounds)], batch_size)
     if gold_label_ids is None:
         return result
-    return replace(result, loss=_word_cross_entropy(scores, gold_label_ids))
+    return replace(result, loss=_word_cross_entropy(torch.from_numpy(flat), gold_label_ids))
 
 
-def _word_cross_entropy(scores: Sequence[torch.Tensor], gold: Sequence[Sequence[int]]) -> float | None:
-    """Mean cross-entropy over words with a known gold label; `scores[s]` is (words, num_labels)."""
-    if not scores:
+def _word_cross_entropy(logits: torch.Tensor, gold: Sequence[Sequence[int]]) -> float | None:
+    """Mean cross-entropy over words with a known gold label; `logits` is (all words, num_labels)."""
+    if not len(logits):
         return None
-    # (all words, num_labels) and (all words,)
-    logits = torch.cat(list(scores))
+    # (all words,)
     targets = torch.tensor([label for row in gold for label in row], dtype=torch.long)
     if not (targets != IGNORE).any():
         return None
