@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,21 @@ def test_a_100k_character_document_is_tagged_sentence_by_sentence_with_offsets_i
     # Every word is its own entity under an all-B-PER model: the oracle is the segmenter's words and offsets.
     assert [(e.start, e.end, e.text) for e in entities] == [(w.start, w.end, w.text) for w in words]
     assert len(split_sentences(document, words)) == 2 * document.count(paragraph)
+
+
+def test_raw_text_prediction_does_not_import_the_training_or_report_stack() -> None:
+    code = (
+        "import sys, bertner.inference.predictor;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('bertner', 'matplotlib', 'peft', 'datasets')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "bertner.inference.predictor" in loaded
+    for heavy in (
+        "bertner.training",
+        "bertner.evaluation.report",
+        "bertner.experiments",
+        "matplotlib",
+        "peft",
+        "datasets",
+    ):
+        assert f"'{heavy}" not in loaded
