@@ -433,14 +433,15 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from bertner.data.corpus import read_split
+    from bertner.data.corpus import find_split, read_split
     from bertner.inference.export import export_onnx
     from bertner.inference.loading import load_inference_model
 
     if args.check is None and args.data is None:
         raise ValueError("the parity check needs labelled sentences: --data FOLDER (its valid split) or --check FILE")
-    model = load_inference_model(args.model, backend="torch")
     check = args.check if args.check is not None else args.data
+    check = find_split(check, "valid") if check.is_dir() else check
+    model = load_inference_model(args.model, backend="torch")
     sentences = read_split(check, "valid", model.config.data)
     report = export_onnx(
         model,

@@ -320,6 +320,7 @@ def test_cli_export_then_predict_and_evaluate_on_the_export(
     manifest = json.loads((output / EXPORT_MANIFEST).read_text(encoding="utf-8"))
     assert manifest["parity"]["torch_f1"] == manifest["parity"]["onnx_f1"] == torch_f1
     assert manifest["parity"]["sentences"] == len(valid)
+    assert manifest["parity"]["check"] == str(tiny_data / "dev.conll")
 
     text = "Maria Okafor flew to Lisbon . Tomas Berg left Aarhus ."
     outputs = []

@@ -283,7 +283,7 @@ def write_graph(model: InferenceModel, path: Path, optimize: bool = True, quanti
         for file in work:
             file.unlink(missing_ok=True)
     seconds = time.perf_counter() - started
-    logger.info("wrote %s (%.1f MB) in %.1f s; fused %s", path, path.stat().st_size / 1e6, seconds, fused or "nothing")
+    logger.info("ONNX graph of %.1f MB in %.1f s; fused %s", path.stat().st_size / 1e6, seconds, fused or "nothing")
     return GraphInfo(names, bool(fused), fused, note, quantize, fp32_bytes, path.stat().st_size, seconds)
 
 
