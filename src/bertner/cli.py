@@ -6,16 +6,49 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from bertner.config import LOSS_NORMALIZATIONS, load_config
 
 logger = logging.getLogger("bertner")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line on stderr (not the usage block), exit code 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number_type(convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str) -> Callable[[str], Any]:
+    """An argparse type: `convert` the text and check it, or say what was expected."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+positive_int = _number_type(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
+non_negative_float = _number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
+probability = _number_type(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def _add_train(commands: Any) -> None:
@@ -25,11 +58,11 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--config", type=Path, help="a TOML file with [data], [model] and [train] tables")
     p.add_argument("--encoder", help="minilm-l6, mpnet-base, a hub id or a local model folder")
     p.add_argument("--encoder-cache", type=Path, help="where mpnet-base is assembled (default ~/.cache/bertner)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--lr", type=positive_float)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--weight-decay", type=non_negative_float)
+    p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--alignment", choices=["first", "all"], help="label the first sub-token or all (B->I)")
     p.add_argument("--case-features", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument(
@@ -50,9 +83,14 @@ def _add_train(commands: Any) -> None:
         help="batch sentences of similar length together instead of at random (default: off)",
     )
     _add_model_options(p)
-    p.add_argument("--limit-train", type=int, help="use only the first N training sentences")
-    p.add_argument("--limit-eval", type=int, help="use only the first N valid and test sentences")
+    p.add_argument("--limit-train", type=positive_int, help="use only the first N training sentences")
+    p.add_argument("--limit-eval", type=positive_int, help="use only the first N valid and test sentences")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let the encoder run Python code from its folder or hub repository (off: that code runs as you)",
+    )
     p.add_argument("--no-test", action="store_true", help="skip scoring the test split after training")
     _add_report_options(p)
 
@@ -61,16 +99,16 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     """The paper's experiment options (issue 3); each is also a [model]/[train] key in a config file."""
     on_off = argparse.BooleanOptionalAction
     p.add_argument("--head", choices=["linear", "mlp"], help="linear (the paper's 'softmax') or an MLP head")
-    p.add_argument("--head-hidden", type=int, help="hidden size of the MLP head")
+    p.add_argument("--head-hidden", type=positive_int, help="hidden size of the MLP head")
     p.add_argument("--head-activation", choices=["tanh", "relu", "gelu"], help="activation of the MLP head")
     p.add_argument("--crf", action=on_off, default=None, help="a linear-chain CRF over words")
-    p.add_argument("--crf-lr", type=float, help="learning rate of the CRF transitions (default: --lr)")
+    p.add_argument("--crf-lr", type=positive_float, help="learning rate of the CRF transitions (default: --lr)")
     p.add_argument("--freeze-embeddings", action=on_off, default=None)
-    p.add_argument("--freeze-layers", type=int, help="freeze the lowest N encoder layers")
+    p.add_argument("--freeze-layers", type=non_negative_int, help="freeze the lowest N encoder layers")
     p.add_argument("--lora", action=on_off, default=None, help="train LoRA adapters instead of the encoder")
-    p.add_argument("--lora-r", type=int)
-    p.add_argument("--lora-alpha", type=int)
-    p.add_argument("--lora-dropout", type=float)
+    p.add_argument("--lora-r", type=positive_int)
+    p.add_argument("--lora-alpha", type=positive_int)
+    p.add_argument("--lora-dropout", type=probability)
     p.add_argument("--lora-targets", help="comma-separated module names (default: per architecture)")
 
 
@@ -89,16 +127,18 @@ def _add_evaluate(commands: Any) -> None:
     p.add_argument("--data", required=True, type=Path, help="a CoNLL file, or a folder (see --split)")
     p.add_argument("--split", choices=["valid", "test"], default="test", help="which file of a folder")
     p.add_argument("--output", type=Path, help="folder for metrics.json, predictions.conll and the report")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--map", help="rename gold entity types first, e.g. PERSON=PER,LOCATION=LOC,DATE=O")
     _add_backend_options(p)
     _add_report_options(p)
 
 
 def _add_report_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--examples", type=int, default=20, help="example errors shown per category")
-    p.add_argument("--bootstrap-samples", type=int, default=1000, help="resamples for the F1 confidence interval")
-    p.add_argument("--bootstrap-seed", type=int, default=0)
+    p.add_argument("--examples", type=non_negative_int, default=20, help="example errors shown per category")
+    p.add_argument(
+        "--bootstrap-samples", type=positive_int, default=1000, help="resamples for the F1 confidence interval"
+    )
+    p.add_argument("--bootstrap-seed", type=non_negative_int, default=0)
 
 
 def _add_compare(commands: Any) -> None:
@@ -111,8 +151,8 @@ def _add_compare(commands: Any) -> None:
         help="paired bootstrap test between two runs' predictions on the same file",
     )
     p.add_argument("--split", choices=["valid", "test"], default="test", help="whose predictions to test")
-    p.add_argument("--samples", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=positive_int, default=1000)
+    p.add_argument("--seed", type=non_negative_int, default=0)
 
 
 def _add_backend_options(p: argparse.ArgumentParser) -> None:
@@ -122,7 +162,7 @@ def _add_backend_options(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: onnxruntime for an export folder, PyTorch otherwise; onnx on a run folder exports it in memory",
     )
-    p.add_argument("--threads", type=int, help="intra-op threads of the backend (default: the library's)")
+    p.add_argument("--threads", type=positive_int, help="intra-op threads of the backend (default: the library's)")
 
 
 def _add_predict(commands: Any) -> None:
@@ -143,8 +183,8 @@ def _add_predict(commands: Any) -> None:
     )
     p.add_argument("--model", required=True, help="a run folder, an export folder, or an HF token-classification model")
     p.add_argument("--output", type=Path, help="write the JSON lines to this file (atomically) instead of stdout")
-    p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
-    p.add_argument("--chunk-size", type=int, default=512, help="texts read and tagged at a time")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="windows per forward pass")
+    p.add_argument("--chunk-size", type=positive_int, default=512, help="texts read and tagged at a time")
     _add_backend_options(p)
 
 
@@ -191,11 +231,11 @@ def _add_export(commands: Any) -> None:
     p.add_argument("--data", type=Path, help="a CoNLL folder whose valid split is the parity check")
     p.add_argument("--max-drop", type=float, default=0.3, help="the most F1 points the export may lose (default 0.3)")
     p.add_argument("--no-optimize", action="store_true", help="skip onnxruntime's fusion of attention, LayerNorm, GELU")
-    p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass in the parity check")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="windows per forward pass in the parity check")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bertner", description="Named-entity recognition with BERT-family encoders.")
+    parser = _Parser(prog="bertner", description="Named-entity recognition with BERT-family encoders.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -270,7 +310,13 @@ def run_train(args: argparse.Namespace) -> int:
         ", ".join(corpus.label_set.labels),
     )
     result = train_model(
-        config, corpus, args.output, resume=args.resume, progress=not args.quiet, encoder_cache=args.encoder_cache
+        config,
+        corpus,
+        args.output,
+        resume=args.resume,
+        progress=not args.quiet,
+        encoder_cache=args.encoder_cache,
+        trust_remote_code=args.trust_remote_code,
     )
     print(
         f"trained in {result.train_seconds / 60:.1f} min; best valid F1 {result.best_valid_f1 * 100:.2f}; "
@@ -475,7 +521,32 @@ COMMANDS = {
 }
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the input's fault: a bad file, option, folder or missing extra. Anything else is a bug."""
+    from bertner.model.encoders import EncoderNotInstalledError
+    from bertner.training.lock import RunFolderBusyError
+
+    # OSError: transformers reports a missing or unknown encoder or model folder as OSError.
+    # ImportError: an optional extra (plots, lora) is missing; its message names the extra.
+    return (ValueError, OSError, ImportError, EncoderNotInstalledError, RunFolderBusyError)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+
+
+def _save_traceback(command: str) -> str:
+    """Write the current exception's traceback to a file in the temp folder; return its path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    handle, path = tempfile.mkstemp(prefix=f"bertner-{command}-{stamp}-", suffix=".log")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(traceback.format_exc())
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command. Exit codes: 0 done; 2 a user error (one line on stderr naming the file or option);
+    1 an internal error (one line, and the traceback saved to a file whose path it gives); 130 interrupted."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -483,11 +554,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args)
-    # OSError: transformers reports a missing or unknown encoder or model folder as OSError.
-    # ImportError: an optional extra (plots, lora) is missing; its message names the extra.
-    except (ValueError, OSError, RuntimeError, ImportError) as error:
-        print(f"bertner {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"bertner {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if isinstance(error, _user_errors()):
+            logger.debug("the error's traceback:", exc_info=True)
+            print(f"bertner {args.command}: error: {_one_line(error)}", file=sys.stderr)
+            return 2
+        saved = _save_traceback(args.command)
+        print(
+            f"bertner {args.command}: internal error: {type(error).__name__}: {_one_line(error)} "
+            f"(a bug in bertner; the traceback is in {saved})",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":
