@@ -8,6 +8,8 @@ order (:func:`load_config`). The resolved config is written into every run direc
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -198,8 +200,16 @@ def load_config(path: Path | None, overrides: dict[str, dict[str, Any]] | None =
 
 
 def save_config(config: Config, run_dir: Path) -> Path:
+    """Write `bertner.toml` into `run_dir` through a temporary file renamed over it: never half a file."""
     path = run_dir / CONFIG_FILENAME
-    path.write_text(tomli_w.dumps(config.to_dict()), encoding="utf-8")
+    handle, temporary = tempfile.mkstemp(prefix=f".{CONFIG_FILENAME}.", dir=run_dir)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(tomli_w.dumps(config.to_dict()))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -3,19 +3,48 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from bertner.data.files import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
 METRICS_FILENAME = "metrics.jsonl"
+
+
+def read_metric_lines(path: Path) -> list[str]:
+    """The lines of a metrics.jsonl, each a JSON object with a `step`.
+
+    A last line that is not valid JSON is what a kill while appending leaves (files written before bertner
+    wrote this one whole): it is dropped with a warning. A bad line anywhere else is an error naming it.
+    """
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+            step = record["step"] if isinstance(record, dict) else None
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                logger.warning("%s: dropping a cut-off last line (%s): %.60s", path, error.msg, line)
+                break
+            raise ValueError(f"{path}:{number}: not valid JSON ({error.msg}); fix or delete the line") from error
+        if not isinstance(step, int):
+            raise ValueError(f"{path}:{number}: expected a JSON object with an integer 'step'")
+        kept.append(line)
+    return kept
 
 
 class EpochMetricsWriter(TrainerCallback):
     """Appends `{epoch, step, train_loss, valid: {...}, elapsed_s}` to metrics.jsonl after each evaluation.
 
     On resume, lines from steps after the restored checkpoint are dropped, since those epochs run again.
+    The file is rewritten whole at each epoch (a temporary file renamed over it), so a kill never cuts a line.
     """
 
     def __init__(self, path: Path) -> None:
@@ -29,12 +58,8 @@ class EpochMetricsWriter(TrainerCallback):
         self.started = time.monotonic()
         if not self.path.exists():
             return
-        kept = [
-            line
-            for line in self.path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line)["step"] <= state.global_step
-        ]
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        kept = [line for line in read_metric_lines(self.path) if json.loads(line)["step"] <= state.global_step]
+        write_text_atomic(self.path, "".join(line + "\n" for line in kept))
 
     def on_log(
         self,
@@ -64,5 +89,5 @@ class EpochMetricsWriter(TrainerCallback):
             "valid": valid,
             "elapsed_s": round(time.monotonic() - self.started, 1),
         }
-        with self.path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(record) + "\n")
+        kept = read_metric_lines(self.path) if self.path.exists() else []
+        write_text_atomic(self.path, "".join(line + "\n" for line in [*kept, json.dumps(record)]))

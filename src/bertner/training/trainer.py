@@ -3,11 +3,18 @@
 What bertner adds is evaluation at word level every epoch: valid sentences are windowed and decoded
 exactly as `bertner evaluate` does, scored with conlleval's rules, and the best epoch by valid F1 is
 kept, with early stopping.
+
+A run survives being killed at any point (issue 12): the run folder is locked for one writer
+(training/lock.py) and marked incomplete until the final model is saved (model/build.py), and `--resume`
+continues from the last checkpoint that was written whole (the Trainer writes a checkpoint's files in
+place, `trainer_state.json` last), deleting a newer one that a kill cut short.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,21 +30,34 @@ from bertner.data.alignment import IGNORE
 from bertner.data.conll import Sentence
 from bertner.data.corpus import Corpus
 from bertner.data.encoding import EncodingPlan, Window, encode
+from bertner.data.files import write_text_atomic
 from bertner.evaluation.metrics import score
 from bertner.labels import LabelSet
-from bertner.model.build import LoadedModel, build_tagger, save_model
+from bertner.model.build import (
+    CHECKPOINTS_DIR,
+    LABELS_FILENAME,
+    LoadedModel,
+    build_tagger,
+    mark_incomplete,
+    safetensors_shapes,
+    save_model,
+)
 from bertner.model.collate import Collator
 from bertner.model.decode import TaggerScorer, predict_words
 from bertner.model.freezing import count_parameters
 from bertner.model.packing import packing_supported
 from bertner.model.tagger import Tagger
 from bertner.training.callbacks import METRICS_FILENAME, EpochMetricsWriter
+from bertner.training.lock import RunLock
 from bertner.training.sampler import ShuffledGroupsSampler
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINTS_DIR = "checkpoints"
+__all__ = ["CHECKPOINTS_DIR", "TENSORBOARD_DIR", "TrainResult", "train_model"]
+
 TENSORBOARD_DIR = "tensorboard"
+# What the Trainer writes into a checkpoint folder; trainer_state.json comes last (Trainer._save_checkpoint).
+_CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json")
 
 
 class WindowDataset(torch.utils.data.Dataset):
@@ -213,6 +233,33 @@ def training_arguments(config: Config, checkpoints: Path, progress: bool) -> Tra
     )
 
 
+def _checkpoint_step(path: Path) -> int:
+    step = path.name.rpartition("-")[2]
+    return int(step) if step.isdigit() else -1
+
+
+def _is_whole(checkpoint: Path) -> bool:
+    """Whether every file the Trainer writes into a checkpoint is there, and its state and weights are readable."""
+    if not all((checkpoint / name).is_file() for name in _CHECKPOINT_FILES):
+        return False
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        safetensors_shapes(checkpoint / "model.safetensors")
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_whole_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest checkpoint written whole; newer ones cut short by a kill are deleted, with a warning."""
+    for checkpoint in sorted(checkpoints.glob("checkpoint-*"), key=_checkpoint_step, reverse=True):
+        if _is_whole(checkpoint):
+            return checkpoint
+        logger.warning("--resume: %s was not written whole (killed while saving it?); deleting it", checkpoint)
+        shutil.rmtree(checkpoint)
+    return None
+
+
 def train_model(
     config: Config,
     corpus: Corpus,
@@ -220,17 +267,39 @@ def train_model(
     resume: bool = False,
     progress: bool = True,
     encoder_cache: Path | None = None,
+    trust_remote_code: bool = False,
 ) -> TrainResult:
     """Fine-tune on `corpus.train`, keep the best epoch by valid F1, and save it into `run_dir`.
 
     `encoder_cache` is where named encoders assembled on first use are kept (model/encoders.py).
+    `trust_remote_code` lets an encoder run its own Python code (off unless the user asks).
+
+    Raises:
+        RunFolderBusyError: another live process is training into `run_dir`.
     """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):
+        # Until save_model finishes, load_model refuses the folder and says how to resume; labels.json is
+        # written now so that every reader that recognises a run folder by it (inference/loading.py) gets there.
+        mark_incomplete(run_dir, "training")
+        save_config(config, run_dir)
+        write_text_atomic(run_dir / LABELS_FILENAME, json.dumps(list(corpus.label_set.labels)) + "\n")
+        return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code)
+
+
+def _train(
+    config: Config,
+    corpus: Corpus,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    encoder_cache: Path | None,
+    trust_remote_code: bool,
+) -> TrainResult:
     from torch.utils.tensorboard import SummaryWriter
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir)
     torch.manual_seed(config.train.seed)
-    tagger, tokenizer = build_tagger(config.model, corpus.label_set, encoder_cache)
+    tagger, tokenizer = build_tagger(config.model, corpus.label_set, encoder_cache, trust_remote_code)
     tagger.packing = config.train.packing and packing_supported(tagger.encoder.config)
     if config.train.packing and not tagger.packing:
         logger.info("packing: not supported for this encoder (model/packing.py); batches are padded")
@@ -266,10 +335,10 @@ def train_model(
         shuffle_length_groups=config.train.shuffle_length_groups,
     )
     started = time.monotonic()
-    has_checkpoint = resume and any((run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"))
-    if resume and not has_checkpoint:
+    checkpoint = last_whole_checkpoint(run_dir / CHECKPOINTS_DIR) if resume else None
+    if resume and checkpoint is None:
         logger.warning("--resume: no checkpoint in %s; training from the start", run_dir / CHECKPOINTS_DIR)
-    trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
     elapsed = time.monotonic() - started
     save_model(LoadedModel(tagger, tokenizer, corpus.label_set, config), run_dir)
     best = trainer.state.best_metric if trainer.state.best_metric is not None else float("nan")
