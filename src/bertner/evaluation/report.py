@@ -12,6 +12,9 @@
 
 Everything is computed in memory first and written into a staging folder beside the output, and the
 files are then renamed into place one by one; a failure leaves no partial file and no staging folder.
+``metrics.json`` marks a whole report (issue 12): an old one is deleted before the first rename and the new
+one is renamed in last, so a folder with a ``metrics.json`` never mixes files of two reports, whenever a
+crash comes. Without matplotlib the report is written without its images, and says so.
 """
 
 from __future__ import annotations
@@ -316,6 +319,16 @@ def _errors_json(analysis: ErrorAnalysis, chosen: Mapping[str, Sequence[ErrorExa
     }
 
 
+def _plots_available() -> bool:
+    """Whether matplotlib (the ``bertner[plots]`` extra) can be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        logger.warning("matplotlib is not installed (pip install 'bertner[plots]'): the report has no plots")
+        return False
+    return True
+
+
 def _contents(
     pred: PredictionSet,
     run_dir: Path | None,
@@ -325,7 +338,7 @@ def _contents(
     loss: float | None,
 ) -> dict[str, bytes]:
     """Every file of the report, by name."""
-    from bertner.evaluation.plots import confusion_png, per_type_png
+    plots = _plots_available()
 
     gold, predicted, sentences = pred.gold, pred.predicted, pred.sentences
     scores = score(gold, predicted)
@@ -339,19 +352,26 @@ def _contents(
     )
     chosen = error_examples(analysis, words, documents, examples, where=where)
     tokens, entities = token_confusion(gold, predicted), entity_confusion(analysis)
-    images = {
-        "token_confusion.png": confusion_png(tokens),
-        "entity_confusion.png": confusion_png(entities, "Entity confusion (gold rows, predicted columns)"),
-        "per_type.png": per_type_png(scores.per_type),
-    }
+    images: dict[str, bytes] = {}
+    if plots:
+        from bertner.evaluation.plots import confusion_png, per_type_png
+
+        images = {
+            "token_confusion.png": confusion_png(tokens),
+            "entity_confusion.png": confusion_png(entities, "Entity confusion (gold rows, predicted columns)"),
+            "per_type.png": per_type_png(scores.per_type),
+        }
     blocks: list[_Block] = [_Heading("Evaluation report", 1), _Paragraph(f"Predictions: {sentences[0].source or '—'}")]
     blocks += _summary_blocks(metrics, interval) + _per_type_blocks(scores)
     blocks += _error_blocks(analysis) + _matrix_blocks(entities)
-    training = _training_plot(run_dir)
+    training = _training_plot(run_dir) if plots else None
     if training is not None:
         images["training.png"] = training
         blocks += [_Heading("Training"), _Image("training.png", "train loss and validation scores per epoch")]
     blocks += _example_blocks(chosen)
+    if not plots:
+        blocks = [block for block in blocks if not isinstance(block, _Image)]
+        blocks.insert(1, _Paragraph("No plots: matplotlib is not installed (pip install 'bertner[plots]')."))
     texts = {
         "metrics.json": json.dumps(metrics, indent=2, ensure_ascii=False) + "\n",
         "errors.json": json.dumps(_errors_json(analysis, chosen), indent=2, ensure_ascii=False) + "\n",
@@ -364,14 +384,20 @@ def _contents(
     return {**{name: text.encode("utf-8") for name, text in texts.items()}, **images}
 
 
+COMPLETE_MARK = "metrics.json"
+"""The file renamed into place last: a report folder holding it holds one whole report."""
+
+
 def _write_all(output_dir: Path, files: Mapping[str, bytes]) -> None:
-    """Write into a staging folder beside ``output_dir``, then rename each file into place."""
+    """Write into a staging folder beside ``output_dir``, then rename each file into place, ``metrics.json`` last
+    (after deleting the old one first), so that a crash between two renames leaves no ``metrics.json``."""
     output_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.staging-", dir=output_dir.parent))
     try:
         for name, data in files.items():
             (staging / name).write_bytes(data)
-        for name in files:
+        (output_dir / COMPLETE_MARK).unlink(missing_ok=True)
+        for name in sorted(files, key=lambda name: name == COMPLETE_MARK):
             os.replace(staging / name, output_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -385,6 +411,7 @@ def write_report(
     bootstrap: BootstrapSettings | None = None,
     model_types: Collection[str] | None = None,
     loss: float | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> ReportFiles:
     """Write the full error-analysis report of ``pred`` into ``output_dir`` (created if needed).
 
@@ -397,10 +424,10 @@ def write_report(
         model_types: the entity types the model can predict (from its label set), to report gold types
             it cannot predict; by default, the types it did predict.
         loss: the model's loss on this data, recorded in metrics.json when given.
+        extra_files: more files (name -> content) staged and renamed with the report, before metrics.json.
 
     Raises:
         ValueError: for an empty prediction set or a malformed tag.
-        ImportError: if matplotlib (the ``bertner[plots]`` extra) is not installed.
     """
     if not pred.sentences:
         raise ValueError("cannot report on an empty prediction set")
@@ -408,7 +435,7 @@ def write_report(
     files = _contents(
         pred, Path(run_dir) if run_dir else None, examples, bootstrap or BootstrapSettings(), model_types, loss
     )
-    _write_all(output, files)
+    _write_all(output, {**(extra_files or {}), **files})
     logger.info("wrote the report (%d files) to %s", len(files), output)
     csvs = ("token_confusion.csv", "token_confusion_normalised.csv", "entity_confusion.csv")
     return ReportFiles(

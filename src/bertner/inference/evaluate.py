@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertner.data.conll import Sentence, format_predictions
-from bertner.data.files import write_text_atomic
 from bertner.evaluation.metrics import Scores, score
 from bertner.evaluation.predictions import PredictionSet
 from bertner.evaluation.report import BootstrapSettings, ReportFiles, write_report
@@ -45,8 +44,13 @@ def write_evaluation(
     examples: int = 20,
     bootstrap: BootstrapSettings | None = None,
 ) -> ReportFiles:
-    """`predictions.conll` and the full report (metrics.json, confusions, errors, plots, report.md/.html)."""
-    files = write_report(
+    """`predictions.conll` and the full report (metrics.json, confusions, errors, plots, report.md/.html).
+
+    All are staged and renamed into place together, metrics.json last (evaluation/report.py), so a crash
+    never leaves a metrics.json beside the predictions of another evaluation.
+    """
+    predictions = format_predictions(evaluation.sentences, evaluation.predicted)
+    return write_report(
         PredictionSet(tuple(evaluation.sentences), evaluation.predicted),
         output,
         run_dir=run_dir,
@@ -54,6 +58,5 @@ def write_evaluation(
         bootstrap=bootstrap,
         model_types=evaluation.model_types,
         loss=evaluation.loss,
+        extra_files={PREDICTIONS_FILE: predictions.encode("utf-8")},
     )
-    write_text_atomic(output / PREDICTIONS_FILE, format_predictions(evaluation.sentences, evaluation.predicted))
-    return files
