@@ -177,7 +177,10 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> Config:
             raise ValueError(f"{where}: [{name}] must be a table")
         sections[name] = _section_from_dict(_SECTIONS[name], dict(values), f"{where} [{name}]")
     config = Config(**sections)
-    validate(config)
+    try:
+        validate(config)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
     return config
 
 
@@ -187,6 +190,8 @@ def read_toml(path: Path, what: str = "config") -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: not valid TOML: {error}") from error
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not valid UTF-8 (byte {error.start}), so not TOML") from error
     except OSError as error:
         raise ValueError(f"{path}: cannot read {what}: {error.strerror}") from error
 
