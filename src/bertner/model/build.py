@@ -180,11 +180,15 @@ def mark_incomplete(run_dir: Path, stage: str) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     record = {"stage": stage, "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     handle, temporary = tempfile.mkstemp(prefix=f".{INCOMPLETE_MARKER}.", dir=run_dir)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(json.dumps(record) + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, run_dir / INCOMPLETE_MARKER)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(json.dumps(record) + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, run_dir / INCOMPLETE_MARKER)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     _fsync(run_dir)
 
 
