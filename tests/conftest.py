@@ -1,49 +1,23 @@
-"""Shared fixtures: a tiny random-initialised BERT written to disk, and the tiny hand-written dataset."""
+"""Shared fixtures: a tiny random-initialised BERT written to disk, the tiny hand-written dataset, and a tiny
+model trained through the CLI."""
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel, BertTokenizerFast
 
-TINY_DATA = Path(__file__).parent / "data" / "tiny"
-CONLL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
-
-
-def _vocabulary() -> list[str]:
-    words = set()
-    for path in TINY_DATA.glob("*.conll"):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line and not line.startswith("-DOCSTART-"):
-                words.add(line.split()[0].lower())
-    letters = list(string.ascii_lowercase + string.digits)
-    punctuation = list(string.punctuation)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    return specials + sorted(words) + letters + [f"##{c}" for c in letters] + punctuation
+from bertner.cli import main
+from bertner.model.build import load_model, save_model
+from tiny_models import TINY_DATA, write_tiny_bert
 
 
-def write_tiny_bert(folder: Path, max_positions: int = 512) -> Path:
-    """A 2-layer, 32-wide BERT with random weights and a vocabulary that covers the tiny dataset."""
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = _vocabulary()
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
-    tokenizer.model_max_length = max_positions
-    tokenizer.save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=max_positions,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    return folder
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> None:
+    # The tiny model's ops take microseconds; with two threads on a busy 2-core machine each waited ~10 ms for a
+    # core. Set again for every module, as a test may have changed it (`--threads`).
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -54,3 +28,25 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_data() -> Path:
     return TINY_DATA
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_bert: Path, tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny model trained through the CLI, shared by the tests below (they only read it)."""
+    run_dir = tmp_path_factory.mktemp("cli-run") / "run"
+    argv = ["-q", "train", "--data", str(tiny_data), "--output", str(run_dir)]
+    assert main([*argv, "--encoder", str(tiny_bert), "--epochs", "1", "--lr", "1e-3", "--batch-size", "4"]) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def all_per_run(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained run with its head set to say B-PER for every word, so predictions are known in advance."""
+    model = load_model(trained_run)
+    with torch.no_grad():
+        model.tagger.classifier.weight.zero_()
+        model.tagger.classifier.bias.zero_()
+        model.tagger.classifier.bias[model.label_set.label2id["B-PER"]] = 20.0
+    run_dir = tmp_path_factory.mktemp("cli-all-per")
+    save_model(model, run_dir)
+    return run_dir

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from bertner.experiments import runner as runner_module
 from bertner.experiments.results import ExperimentResults, collect_results
@@ -21,12 +20,6 @@ from bertner.experiments.runner import run_experiment
 from bertner.experiments.spec import Experiment, load_experiment
 
 SEEDS = (3, 4)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
 
 
 def _experiment(tiny_bert: Path, tiny_data: Path, output: Path, seeds: tuple[int, ...] = SEEDS, **extra: str) -> Path:

@@ -37,12 +37,6 @@ from bertner.model.collate import Collator
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def sentences(tiny_data: Path) -> list[Sentence]:
     return [s for split in ("train", "valid", "test") for s in read_split(tiny_data, split, DataConfig())]

@@ -30,12 +30,6 @@ TEXTS = st.one_of(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
-
-
 def _model(tiny_bert: Path, always: str | None = None) -> LoadedModel:
     """An untrained tagger; with `always`, one whose head ignores the encoder and predicts that label."""
     model_config = ModelConfig(encoder=str(tiny_bert))

@@ -11,7 +11,7 @@ import torch
 
 from bertner.cli import main
 from bertner.data.conll import DOCSTART
-from conftest import CONLL_DIR
+from tiny_models import CONLL_DIR
 
 pytestmark = pytest.mark.integration
 

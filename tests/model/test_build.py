@@ -19,12 +19,6 @@ LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 TEXT = "Maria Okafor flew to Lisbon ."
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
-
-
 def _build(tiny_bert: Path, case_features: bool) -> LoadedModel:
     model_config = ModelConfig(encoder=str(tiny_bert), case_features=case_features)
     torch.manual_seed(0)

@@ -14,17 +14,11 @@ from bertner.labels import LabelSet
 from bertner.model.build import build_tagger
 from bertner.model.decode import length_sorted_batches, predict_words
 from bertner.model.tagger import Tagger
-from conftest import write_tiny_bert
+from tiny_models import write_tiny_bert
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 DATA = DataConfig(max_length=16, window_overlap=4)
 WORDS = ("Maria", "Okafor", "flew", "to", "Lisbon", "on", "Tuesday", ".")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 
 from bertner.config import ModelConfig
 from bertner.labels import LabelSet
@@ -25,12 +24,6 @@ from bertner.model.encoders import EncoderNotInstalledError, SplitEncoder, defau
 LABELS = LabelSet.from_types(["PER"])
 MPNET = encoders.NAMED_ENCODERS["mpnet-base"]
 assert isinstance(MPNET, SplitEncoder)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
 
 
 def _zip_folder(folder: Path) -> bytes:

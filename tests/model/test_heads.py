@@ -10,12 +10,6 @@ from bertner.config import ModelConfig
 from bertner.model.heads import ACTIVATIONS, MLPHead, build_head
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
-
-
 @pytest.mark.parametrize(
     ("activation", "function"),
     [("tanh", torch.tanh), ("relu", torch.relu), ("gelu", nn.functional.gelu)],

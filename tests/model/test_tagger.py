@@ -18,12 +18,6 @@ from bertner.model.tagger import Tagger
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def tagger(tiny_bert: Path) -> Tagger:
     torch.manual_seed(0)

@@ -14,18 +14,12 @@ from bertner.model.build import build_tagger
 from bertner.model.collate import Collator
 from bertner.model.decode import predict_words
 from bertner.model.tagger import Tagger, gather_words
-from conftest import write_tiny_bert
+from tiny_models import write_tiny_bert
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 DATA = DataConfig(max_length=16, window_overlap=4)
 WORDS = ("Maria", "Okafor", "flew", "to", "Lisbon", "on", "Tuesday", ".")
 TAGS = ("B-PER", "I-PER", "O", "O", "B-LOC", "O", "O", "O")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,6 @@ from bertner.model.build import LoadedModel, build_tagger, save_model
 # skips itself (pytest.importorskip at its top) instead of this conftest failing to load.
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; more threads only wait for cores on a busy 2-core machine.
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def keyword_predictor(tiny_bert: Path) -> Predictor:
     from serving import keyword_model

@@ -26,17 +26,11 @@ from bertner.inference.predictor import Predictor
 from bertner.model.build import build_tagger, load_model
 from bertner.model.freezing import freeze, transformer_layers
 from bertner.training.trainer import train_model
-from conftest import TINY_DATA, write_tiny_bert
+from tiny_models import TINY_DATA, write_tiny_bert
 
 MAX_LENGTH = 64
 TINY = {"num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "hidden_size": 32}
 TEXT = "Maria Okafor flew to Zürich's U.S. office, 3.5 km away."
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
 
 
 def _texts() -> list[str]:

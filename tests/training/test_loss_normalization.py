@@ -26,12 +26,6 @@ from bertner.training.trainer import encode_sentences, positions_per_batch, trai
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
-
-
 def _tagger_and_windows(tiny_bert: Path, tiny_data: Path, crf: bool) -> tuple[Tagger, list[Window], int]:
     """A tagger in eval mode (no dropout), the tiny training windows, and the tokenizer's pad id."""
     corpus = load_corpus(str(tiny_data), DataConfig())

@@ -32,12 +32,6 @@ from bertner.training.trainer import TrainResult, train_model
 TEXTS = ["Maria Okafor flew to Lisbon on Tuesday .", "The Harbour Trust hired Tomas Berg ."]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
-
-
 def _config(encoder: Path, model: dict[str, Any], data: dict[str, Any] | None = None, **train: Any) -> Config:
     return load_config(
         None,

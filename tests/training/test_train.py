@@ -20,15 +20,9 @@ from bertner.inference.evaluate import evaluate_sentences
 from bertner.model.build import load_model
 from bertner.training import trainer as trainer_module
 from bertner.training.trainer import CHECKPOINTS_DIR, TrainResult, train_model
-from conftest import write_tiny_bert
+from tiny_models import write_tiny_bert
 
 BATCH_SIZE = 4
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> None:
-    # The tiny model's ops take microseconds; with two threads on a busy machine each waited ~10 ms for a core.
-    torch.set_num_threads(1)
 
 
 def _config(encoder: Path, epochs: int, **data: Any) -> Config:

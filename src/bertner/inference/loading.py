@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -21,9 +21,14 @@ from bertner.config import Config, DataConfig, ModelConfig
 from bertner.inference.folders import EXPORT_MANIFEST, HF_CONFIG
 from bertner.inference.hf_labels import ModelLabels, read_model_labels
 from bertner.labels import LabelSet, Scheme
-from bertner.model.build import LABELS_FILENAME, LoadedModel, load_model, load_tokenizer
 from bertner.model.crf import CRF
 from bertner.model.decode import TaggerScorer, WindowScorer
+from bertner.model.layout import LABELS_FILENAME
+from bertner.model.tokenizer import load_tokenizer
+
+if TYPE_CHECKING:
+    # model/build.py imports transformers' model classes (~130 MB); an export is served without them.
+    from bertner.model.build import LoadedModel
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +131,8 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
 
         return load_export(folder, threads)
     if (folder / LABELS_FILENAME).is_file():
+        from bertner.model.build import load_model
+
         model = InferenceModel.from_loaded(load_model(folder), str(folder))
     else:
         model = _load_hf(str(path))

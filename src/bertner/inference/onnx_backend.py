@@ -24,8 +24,9 @@ from bertner.inference.folders import CRF_FILE, ONNX_MODEL
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.loading import InferenceModel, read_manifest
 from bertner.labels import Scheme
-from bertner.model.build import LABELS_FILENAME, load_tokenizer
 from bertner.model.crf import CRF
+from bertner.model.layout import LABELS_FILENAME
+from bertner.model.tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
 

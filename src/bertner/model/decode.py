@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -21,7 +21,10 @@ from bertner.data.alignment import IGNORE, first_subtokens
 from bertner.data.encoding import Window
 from bertner.model.collate import Collator
 from bertner.model.crf import CRF
-from bertner.model.tagger import Tagger
+
+if TYPE_CHECKING:
+    # model/tagger.py imports transformers' model classes (~130 MB); an ONNX backend runs without them.
+    from bertner.model.tagger import Tagger
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,8 @@ def predict_words(
     window that owns it) are gathered per sentence and the whole sentence is Viterbi-decoded, so the tags
     are legal IOB2 across window boundaries too; the probability is the softmax of the chosen tag's score.
     """
-    if isinstance(scorer, Tagger):
-        scorer = TaggerScorer(scorer)
+    if isinstance(scorer, torch.nn.Module):  # a bare Tagger
+        scorer = TaggerScorer(scorer)  # type: ignore[arg-type]
     if not word_counts:
         return WordPredictions((), ())
     tagger = scorer.tagger if isinstance(scorer, TaggerScorer) else None

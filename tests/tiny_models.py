@@ -1,0 +1,49 @@
+"""Test helpers shared by many modules: the tiny hand-written dataset and a tiny random BERT written to disk.
+
+A plain module, not conftest.py: a test that imports from `conftest` gets whichever conftest.py pytest loaded
+last (tests/, tests/cli/, tests/server/ ... each has one).
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import torch
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+TINY_DATA = Path(__file__).parent / "data" / "tiny"
+CONLL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
+
+
+def _vocabulary() -> list[str]:
+    words = set()
+    for path in TINY_DATA.glob("*.conll"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith("-DOCSTART-"):
+                words.add(line.split()[0].lower())
+    letters = list(string.ascii_lowercase + string.digits)
+    punctuation = list(string.punctuation)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    return specials + sorted(words) + letters + [f"##{c}" for c in letters] + punctuation
+
+
+def write_tiny_bert(folder: Path, max_positions: int = 512) -> Path:
+    """A 2-layer, 32-wide BERT with random weights and a vocabulary that covers the tiny dataset."""
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = _vocabulary()
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
+    tokenizer.model_max_length = max_positions
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_positions,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder
