@@ -120,6 +120,9 @@ def test_the_page_highlights_the_entities_in_chromium(tiny_bert: Path, tmp_path:
             )
             status = page.text_content("#status")
             description = page.text_content("#model")
+            page.goto(f"{url}/docs")  # Swagger UI, its assets served by the app itself
+            page.wait_for_selector(".opblock-summary-path", timeout=15_000)
+            documented = page.eval_on_selector_all(".opblock-summary-path", "paths => paths.map(p => p.textContent)")
         finally:
             browser.close()
 
@@ -136,4 +139,5 @@ def test_the_page_highlights_the_entities_in_chromium(tiny_bert: Path, tmp_path:
     assert description == f"model ({tiny_bert}, run on torch, {scores})"
     assert problems == []  # no script error, no blocked resource (the page's CSP allows only the app's own)
     assert requested and all(u.startswith(url) for u in requested)
+    assert {"/v1/ner", "/v1/model", "/health"} <= {path.replace("\u200b", "") for path in documented}
     assert (tmp_path / "page.png").stat().st_size > 10_000

@@ -1,9 +1,9 @@
 """`bertner serve`: the Predictor behind a FastAPI app, with micro-batching, request limits and a web page.
 
 Routes: `POST /v1/ner` ({"text": ...} or {"texts": [...]}), `GET /v1/model`, `GET /health`, `GET /v1/stats`
-(this worker's batching counters), `GET /` (the page, from static/, no CDN) and FastAPI's `/docs` and
-`/openapi.json`. `/docs` is FastAPI's Swagger UI, whose scripts and styles come from a CDN (jsdelivr): offline,
-that page stays blank, while `/openapi.json` and everything else work.
+(this worker's batching counters), `GET /` (the page, from static/, no CDN), `/openapi.json` and `/docs`.
+`/docs` is FastAPI's Swagger UI with its scripts and styles served by the app (fastapi-offline) instead of
+FastAPI's default CDN, so it works offline too.
 
 Entities are computed by the same `Predictor.predict` as `bertner predict` and the Python API; the server adds
 only the batching (inference/batching.py) and the HTTP layer. Every error is a JSON `{"detail": ...}`:
@@ -26,6 +26,7 @@ try:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, Response
     from fastapi.staticfiles import StaticFiles
+    from fastapi_offline import FastAPIOffline
 except ImportError as error:  # the server's libraries are an extra
     raise ImportError(f"bertner serve needs FastAPI and uvicorn: pip install 'bertner[serve]' ({error})") from error
 
@@ -125,7 +126,8 @@ def create_app(predictor: EntityPredictor, settings: ServeSettings | None = None
         yield
         await batcher.aclose()
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        redoc_url=None,
         title="bertner",
         summary="Named-entity recognition: entities with character offsets in raw text.",
         version="1",
