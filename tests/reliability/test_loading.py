@@ -170,3 +170,21 @@ def test_a_run_stopped_before_its_first_save_says_how_to_resume(
     # inference/loading.py sends a folder without labels.json to the HF loader; train_model writes labels.json
     # when it starts, so that a real run folder always reaches load_model's message.
     assert str(run_dir) in line
+
+
+def test_a_run_that_fails_before_training_leaves_the_model_in_its_folder_untouched(
+    saved_models: dict[str, Path], tiny_data: Path, tmp_path: Path
+) -> None:
+    """Marking the folder incomplete (and rewriting bertner.toml, as the old code did first) waits for training."""
+    from bertner.config import load_config
+    from bertner.data.corpus import load_corpus
+    from bertner.training.trainer import train_model
+
+    run_dir = _copy(saved_models, "plain", tmp_path)
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    config = load_config(None, {"model": {"encoder": str(tmp_path / "no-such-encoder")}, "train": {"epochs": 7}})
+    with pytest.raises((OSError, ValueError)):
+        train_model(config, load_corpus(str(tiny_data), config.data), run_dir, progress=False)
+    after = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    assert after == before
+    assert load_model(run_dir).config.train.epochs == 3

@@ -279,12 +279,19 @@ def train_model(
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir):
-        # Until save_model finishes, load_model refuses the folder and says how to resume; labels.json is
-        # written now so that every reader that recognises a run folder by it (inference/loading.py) gets there.
-        mark_incomplete(run_dir, "training")
-        save_config(config, run_dir)
-        write_text_atomic(run_dir / LABELS_FILENAME, json.dumps(list(corpus.label_set.labels)) + "\n")
         return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code)
+
+
+def _mark_started(run_dir: Path, config: Config, label_set: LabelSet) -> None:
+    """Mark the folder incomplete and write its config and labels, once nothing can fail before training.
+
+    Until save_model finishes, load_model refuses the folder and says how to resume; labels.json is written
+    now so that every reader that recognises a run folder by it (inference/loading.py) gets that message.
+    A run that fails earlier (an unknown encoder, say) leaves a model saved in the folder before untouched.
+    """
+    mark_incomplete(run_dir, "training")
+    save_config(config, run_dir)
+    write_text_atomic(run_dir / LABELS_FILENAME, json.dumps(list(label_set.labels)) + "\n")
 
 
 def _train(
@@ -334,6 +341,7 @@ def _train(
         ),
         shuffle_length_groups=config.train.shuffle_length_groups,
     )
+    _mark_started(run_dir, config, corpus.label_set)
     started = time.monotonic()
     checkpoint = last_whole_checkpoint(run_dir / CHECKPOINTS_DIR) if resume else None
     if resume and checkpoint is None:
