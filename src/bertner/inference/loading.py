@@ -97,14 +97,15 @@ def _load_hf(name: str) -> InferenceModel:
     from transformers import AutoConfig, AutoModelForTokenClassification
 
     try:
-        hf_config = AutoConfig.from_pretrained(name)
+        hf_config = AutoConfig.from_pretrained(name, trust_remote_code=False)
     except (OSError, ValueError) as error:
         raise ValueError(
             f"{name}: not a bertner run folder (no {LABELS_FILENAME}), not an export ({EXPORT_MANIFEST}), "
             f"and no HF model could be loaded from it: {error}"
         ) from error
     labels = read_model_labels(getattr(hf_config, "id2label", None) or {}, f"{name}/{HF_CONFIG}")
-    model = AutoModelForTokenClassification.from_pretrained(name).eval()
+    # Weights only from safetensors: a pickled .bin could run code as it loads.
+    model = AutoModelForTokenClassification.from_pretrained(name, use_safetensors=True, trust_remote_code=False).eval()
     config = Config(data=DataConfig(), model=ModelConfig(encoder=name))
     logger.info("HF token-classification model %s: %s labels, read as %s", name, len(labels.tags), labels.scheme.value)
     return InferenceModel(HFScorer(model), load_tokenizer(name), labels, config, "hf", name, "torch")

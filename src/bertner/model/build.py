@@ -32,7 +32,7 @@ from typing import Any
 import safetensors.torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
-from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForTokenClassification
 
 from bertner.config import CONFIG_FILENAME, Config, ModelConfig, read_saved_config, save_config
 from bertner.labels import LabelSet, split_tag
@@ -40,12 +40,13 @@ from bertner.model.crf import CRF
 from bertner.model.encoders import resolve_encoder
 from bertner.model.freezing import freeze
 from bertner.model.heads import build_head
+from bertner.model.layout import LABELS_FILENAME
 from bertner.model.lora import add_lora, merged_copy
 from bertner.model.tagger import Tagger
+from bertner.model.tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
-LABELS_FILENAME = "labels.json"
 CUSTOM_WEIGHTS = "tagger.safetensors"
 CUSTOM_ENCODER_DIR = "encoder"
 HF_WEIGHTS = "model.safetensors"
@@ -73,30 +74,6 @@ class LoadedModel:
     tokenizer: Any
     label_set: LabelSet
     config: Config
-
-
-def _splits_like_running_text(tokenizer: Any) -> bool:
-    """Whether pre-split words get the ids they get inside running text.
-
-    A byte-level BPE (RoBERTa) without a prefix space encodes the pre-split word `b` as `b`, but the `b` of
-    "a b" as `Ġb`, the form it saw in pretraining (docs/FIELD.md #4). transformers 4 refused such a
-    tokenizer with a ValueError; transformers 5 silently encodes the wrong form.
-    """
-    try:
-        split = tokenizer([["a", "b"]], is_split_into_words=True, add_special_tokens=False)["input_ids"][0]
-    except ValueError:
-        return False
-    return bool(split == tokenizer("a b", add_special_tokens=False)["input_ids"])
-
-
-def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
-    """The encoder's fast tokenizer, set up to take pre-split words (byte-level BPE needs a prefix space)."""
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    if not _splits_like_running_text(tokenizer):
-        tokenizer = AutoTokenizer.from_pretrained(path, add_prefix_space=True, trust_remote_code=trust_remote_code)
-    if not tokenizer.is_fast:
-        raise ValueError(f"{path}: bertner needs a fast tokenizer (one with word_ids); this one is not")
-    return tokenizer
 
 
 def _hf_classifier(token_model: nn.Module) -> nn.Linear | None:
