@@ -89,7 +89,7 @@ def _export(model: InferenceModel, output: Path, sentences: Sequence[Sentence], 
 def test_fp32_export_finds_the_entities_pytorch_finds(run_dir: Path, sentences: list[Sentence], tmp_path: Path) -> None:
     torch_model = load_inference_model(run_dir, backend="torch")
     check = _self_labelled(torch_model, sentences)
-    report = _export(torch_model, tmp_path / "export", check)
+    report = _export(torch_model, tmp_path / "export", check, optimize=True)
     assert (report.torch_f1, report.onnx_f1) == (1.0, 1.0)
     assert report.graph.optimized and report.graph.fused.get("Attention") == 2
 
@@ -141,9 +141,10 @@ def test_int8_export_quantizes_the_linear_weights_and_stays_close_to_fp32(
 ) -> None:
     torch_model = load_inference_model(plain_run, backend="torch")
     check = _self_labelled(torch_model, sentences)
-    _export(torch_model, tmp_path / "fp32", check)
+    # Fused (--optimize), so that attention's weights are one fused node per layer.
+    _export(torch_model, tmp_path / "fp32", check, optimize=True)
     # The tiny random model is no measure of int8's accuracy (docs/results.md has MiniLM's); allow any drop.
-    report = _export(torch_model, tmp_path / "int8", check, quantize="int8", max_drop=100.0)
+    report = _export(torch_model, tmp_path / "int8", check, quantize="int8", max_drop=100.0, optimize=True)
     assert report.graph.quantization == "int8"
 
     fp32_weights, fp32_nodes = _weights(tmp_path / "fp32" / ONNX_MODEL)

@@ -10,9 +10,13 @@ when every step has passed (a failed export writes nothing):
    optimizer finds no attention to fuse in its graphs (measured on MiniLM-L6: 0 of 6 Attention nodes), and it
    takes 5x as long. The network is traced with HF's `eager` attention for the same reason: the SDPA path of
    transformers 5 hides the MatMul-Softmax-MatMul pattern that the fusion matches.
-2. onnxruntime's transformer optimizer fuses attention, embedding + LayerNorm, skip + LayerNorm and bias + GELU
-   (`model_type="bert"`, which covers the BERT-like encoders). Where it fails, fuses nothing, or changes the
-   logits, the unfused graph is kept and the reason logged and written to the manifest.
+2. With `optimize=True` (`--optimize`): onnxruntime's transformer optimizer fuses attention, embedding +
+   LayerNorm, skip + LayerNorm and bias + GELU (`model_type="bert"`, which covers the BERT-like encoders).
+   Where it fails, fuses nothing, or changes the logits, the unfused graph is kept and the reason logged and
+   written to the manifest. Off by default: onnxruntime applies its own graph optimizations when a session
+   loads the graph (ORT_ENABLE_ALL), and on MiniLM-L6 (2-core AVX-512 CPU, onnxruntime 1.32, 2026-11-30) the
+   fused graph ran slower than the unfused one: bare-model words/s 4,174 vs 4,298 in fp32 and 8,832 vs
+   10,864 in int8; fusing all but attention (8,925-9,069 in int8) did not help either (docs/results.md).
 3. With `quantize="int8"`: onnxruntime's dynamic quantization, int8 weights and per-batch uint8 activations.
 4. The parity gate: the PyTorch model and the exported graph tag the check sentences (the valid split by
    default); when the export's entity F1 is more than `max_drop` points below PyTorch's, nothing is written.
@@ -246,7 +250,7 @@ def _quantize(source: Path, target: Path) -> None:
         )
 
 
-def write_graph(model: InferenceModel, path: Path, optimize: bool = True, quantize: str | None = None) -> GraphInfo:
+def write_graph(model: InferenceModel, path: Path, optimize: bool = False, quantize: str | None = None) -> GraphInfo:
     """Export the model's network to the ONNX graph `path` (input_ids, attention_mask [, shape_ids] ->
     logits), fused where `optimize` and where it applies, int8 with `quantize="int8"`. Its work files go
     beside `path` and are removed."""
@@ -266,7 +270,7 @@ def write_graph(model: InferenceModel, path: Path, optimize: bool = True, quanti
         _export_fp32(graph, fp32, _inputs(names, vocabulary, 2, 8, seed=0))
         if not _matches(expected, _run(fp32, names, check), check[1]):
             raise ValueError(f"{model.path}: the exported graph does not reproduce PyTorch's logits on other shapes")
-        best, fused, note = fp32, {}, "not asked (--no-optimize)"
+        best, fused, note = fp32, {}, "not asked (--optimize): onnxruntime optimizes the graph as it loads it"
         if optimize:
             try:
                 fused = _fuse(fp32, work[1], encoder.config, names, (expected, check))
@@ -293,7 +297,7 @@ def _crf_copy(crf: CRF | None) -> CRF | None:
 
 
 def to_onnx(model: InferenceModel, threads: int | None = None) -> InferenceModel:
-    """The model scored by onnxruntime: exported and fused in a temporary folder, fp32, without the parity
+    """The model scored by onnxruntime: exported in a temporary folder, fp32, without the parity
     gate that `export_onnx` runs (for `--backend onnx` on a run folder or HF model)."""
     with tempfile.TemporaryDirectory(prefix="bertner-onnx-") as folder:
         path = Path(folder) / ONNX_MODEL
@@ -394,7 +398,7 @@ def export_onnx(
     check_sentences: Sequence[Sentence],
     quantize: str | None = None,
     max_drop: float = 0.3,
-    optimize: bool = True,
+    optimize: bool = False,
     check_name: str = "",
     batch_size: int = 64,
     threads: int | None = None,
@@ -409,7 +413,7 @@ def export_onnx(
         check_sentences: labelled sentences for the parity gate, usually the valid split.
         quantize: None (fp32) or "int8" (dynamic quantization of the weights).
         max_drop: the most F1 points (0-100 scale) the export may lose.
-        optimize: fuse with onnxruntime's transformer optimizer where it applies.
+        optimize: fuse with onnxruntime's transformer optimizer where it applies (slower on MiniLM-L6 here).
         check_name: where the check sentences came from, for the message and the manifest.
         threads: onnxruntime's intra-op threads for the check; None is its default.
         progress: show progress bars while the check sentences are tagged.
