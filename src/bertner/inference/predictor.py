@@ -48,7 +48,7 @@ class Predictor:
     tagging call in `predict_stream` (the memory bound when streaming)."""
 
     model: InferenceModel
-    batch_size: int = 64
+    batch_size: int = 16
     chunk_size: int = 512
 
     @classmethod
@@ -57,7 +57,7 @@ class Predictor:
         path: str | Path,
         backend: str = "auto",
         threads: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 16,
         chunk_size: int = 512,
     ) -> Predictor:
         """A predictor on the model at `path`: a run folder, an export folder, or an HF token-classification

@@ -187,7 +187,9 @@ def create_app(predictor: EntityPredictor, settings: ServeSettings | None = None
 
 def app_for(settings: ServeSettings) -> FastAPI:
     """The app serving the model `settings.model`, loaded on the backend and threads the settings ask for."""
-    predictor = Predictor.load(settings.model, backend=settings.backend, threads=settings.threads)
+    predictor = Predictor.load(
+        settings.model, backend=settings.backend, threads=settings.threads, batch_size=settings.batch_size
+    )
     return create_app(predictor, settings)
 
 
