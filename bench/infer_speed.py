@@ -10,7 +10,8 @@ speed reaches all of them alike; the median over repetitions is reported. For ea
 - words/s batched, end to end (texts in, entities out; HF: `pipe(texts, batch_size=32)`, bertner:
   `Predictor.predict(texts)` with its batch size), and the model-only part of that time (HF: the pipeline's
   `_forward`; bertner: the backend's `logits` calls), so the time outside the network shows;
-- single-sentence latency, p50 and p95 over `--latency-sentences` calls with one text each;
+- single-sentence latency, p50 and p95 over `--latency-sentences` calls with one text each, in blocks of
+  one contender at a time, rotated like the batched runs;
 - with `--f1`, entity F1 on the whole test set (`evaluate_sentences`, pre-split words), for the bertner backends.
 The machine's CPU flags that matter (avx512_bf16, avx512_vnni, amx) are printed with the results.
 """
@@ -159,12 +160,18 @@ def main() -> None:
             started = time.perf_counter()
             contender.batched(texts)
             batched[contender.name].append((time.perf_counter() - started, contender.model_seconds()))
+    # Latency in blocks, one contender at a time (rotated each repetition): interleaving them sentence by
+    # sentence measured each one against the others' thread pools still spinning from the call before.
     latency: dict[str, list[float]] = {c.name: [] for c in contenders}
-    for text in texts[: args.latency_sentences]:
-        for contender in contenders:
-            started = time.perf_counter()
-            contender.single(text)
-            latency[contender.name].append((time.perf_counter() - started) * 1000)
+    singles = texts[: args.latency_sentences]
+    for repeat in range(args.repeats):
+        for contender in contenders[repeat % len(contenders) :] + contenders[: repeat % len(contenders)]:
+            for text in singles[:5]:
+                contender.single(text)
+            for text in singles[repeat :: args.repeats]:
+                started = time.perf_counter()
+                contender.single(text)
+                latency[contender.name].append((time.perf_counter() - started) * 1000)
 
     anchor = statistics.median(t for t, _ in batched[contenders[0].name])
     rows = []

@@ -8,6 +8,7 @@ exactly one label and one prediction.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,9 @@ class Window:
         return item
 
 
+_SPECIALS: weakref.WeakKeyDictionary[Any, SpecialTokens] = weakref.WeakKeyDictionary()
+
+
 @dataclass(frozen=True)
 class SpecialTokens:
     """The ids a tokenizer puts before and after a single sequence ([CLS] ... [SEP] for BERT)."""
@@ -67,10 +71,15 @@ class SpecialTokens:
 
     @classmethod
     def of(cls, tokenizer: Any) -> SpecialTokens:
-        probe = tokenizer([["a"]], is_split_into_words=True, add_special_tokens=True)
-        ids, word_ids = probe["input_ids"][0], probe.word_ids(0)
-        content = [k for k, w in enumerate(word_ids) if w is not None]
-        return cls(tuple(ids[: content[0]]), tuple(ids[content[-1] + 1 :]))
+        # Cached per tokenizer: the probe is a tokenizer call, as costly as a short sentence's encoding, and
+        # raw-text prediction encodes one sentence per call.
+        cached = _SPECIALS.get(tokenizer)
+        if cached is None:
+            probe = tokenizer([["a"]], is_split_into_words=True, add_special_tokens=True)
+            ids, word_ids = probe["input_ids"][0], probe.word_ids(0)
+            content = [k for k, w in enumerate(word_ids) if w is not None]
+            cached = _SPECIALS[tokenizer] = cls(tuple(ids[: content[0]]), tuple(ids[content[-1] + 1 :]))
+        return cached
 
     def __len__(self) -> int:
         return len(self.prefix) + len(self.suffix)
