@@ -9,6 +9,8 @@ Starts `bertner serve` in a subprocess on a free loopback port, waits for /healt
 and waiting for the answer before the next (a closed loop). The sentences are the first N CoNLL-2003 test
 sentences as raw text (words joined by spaces), taken in turn. The run then stops by itself and stops the server.
 
+First, the anchor: offline `Predictor.predict` words/s on the same sentences with the same model, backend and
+threads (in a process of its own); the served words/s is reported beside it (the target: at least half).
 Reports requests/s and words/s (of answered requests), p50/p99 latency, the number of 5xx answers and of other
 errors (other statuses, broken connections, timeouts), the server's peak RSS (sampled every 0.1 s, the server
 process and all its children, i.e. every worker) and its RSS once loaded, and the batching the server saw
@@ -282,6 +284,31 @@ def measure(args: argparse.Namespace, sentences: list[str], log: Path) -> dict[s
     }
 
 
+_OFFLINE = """
+import json, sys, time
+from bertner.inference.predictor import Predictor
+model, backend, threads, texts = json.loads(sys.stdin.read())
+predictor = Predictor.load(model, backend=backend, threads=threads)
+predictor.predict(texts[:64])
+times = []
+for _ in range(3):
+    started = time.perf_counter()
+    predictor.predict(texts)
+    times.append(time.perf_counter() - started)
+print(min(times))
+"""
+
+
+def offline_words_per_s(args: argparse.Namespace, sentences: list[str]) -> float:
+    """The anchor: `Predictor.predict` on the same sentences in one call (as `bertner predict` tags a file),
+    best of three, in a process of its own with the server's backend and threads, before the server starts."""
+    payload = json.dumps([str(args.model), args.backend, args.threads, sentences])
+    seconds = subprocess.run(
+        [sys.executable, "-c", _OFFLINE], input=payload, capture_output=True, text=True, check=True
+    ).stdout.split()[-1]
+    return round(sum(len(text.split()) for text in sentences) / float(seconds), 1)
+
+
 def table(report: dict[str, Any]) -> str:
     result, latency = report["result"], report["result"]["latency_ms"]
     rows = [
@@ -289,6 +316,7 @@ def table(report: dict[str, Any]) -> str:
         ("load", f"{report['settings']['clients']} clients, {result['seconds']} s, {report['sentences']} sentences"),
         ("requests/s", result["requests_per_s"]),
         ("words/s", result["words_per_s"]),
+        ("offline predict words/s (anchor)", f"{report['offline_words_per_s']} ({report['served_vs_offline']:.2f}x)"),
         ("latency p50 / p99", f"{latency['p50']} / {latency['p99']} ms"),
         ("5xx / other errors", f"{result['server_errors_5xx']} / {result['other_errors']}"),
         ("server RSS loaded / peak", f"{result['rss_mb']['loaded']} / {result['rss_mb']['peak']} MB"),
@@ -319,6 +347,7 @@ def main() -> None:
     if args.clients < 1 or args.duration <= 0 or args.sentences < 1:
         parser.error("--clients and --sentences must be at least 1, --duration above 0")
     sentences = load_sentences(args.data, args.sentences)
+    offline = offline_words_per_s(args, sentences)
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "server.log"
         result = measure(args, sentences, log)
@@ -330,6 +359,8 @@ def main() -> None:
         "words": sum(len(text.split()) for text in sentences),
         "settings": {name: getattr(args, name) for name in settings},
         "result": result,
+        "offline_words_per_s": offline,
+        "served_vs_offline": round(result["words_per_s"] / offline, 3),
     }
     line = json.dumps(report)
     print(line)
