@@ -12,6 +12,7 @@ speed reaches all of them alike; the median over repetitions is reported. For ea
   `_forward`; bertner: the backend's `logits` calls), so the time outside the network shows;
 - single-sentence latency, p50 and p95 over `--latency-sentences` calls with one text each, in blocks of
   one contender at a time, rotated like the batched runs;
+- with `--latency-alone`, the single-sentence latency of a backend in a process of its own;
 - with `--f1`, entity F1 on the whole test set (`evaluate_sentences`, pre-split words), for the bertner backends.
 The machine's CPU flags that matter (avx512_bf16, avx512_vnni, amx) are printed with the results.
 """
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -117,6 +120,33 @@ def _hf(run: str, batch_size: int) -> Contender:
     )
 
 
+_ALONE = """
+import json, sys, time
+from bertner.inference.predictor import Predictor
+folder, backend, threads, batch_size, texts = json.loads(sys.stdin.read())
+predictor = Predictor.load(folder, backend=backend, threads=threads, batch_size=batch_size)
+for text in texts[:10]:
+    predictor.predict([text])
+times = []
+for text in texts:
+    started = time.perf_counter()
+    predictor.predict([text])
+    times.append((time.perf_counter() - started) * 1000)
+print(json.dumps(times))
+"""
+
+
+def latency_alone(spec: str, texts: Sequence[str], threads: int, batch_size: int) -> list[float]:
+    """Single-sentence latencies (ms) of one bertner backend in a process of its own, with no other model's
+    thread pools beside it (in the shared process, the HF pipeline's PyTorch threads slowed onnxruntime's
+    short calls by about 1 ms)."""
+    name, _, rest = spec.partition("=")
+    folder, _, backend = rest.partition(":")
+    payload = json.dumps([folder, backend or "auto", threads, batch_size, list(texts)])
+    result = subprocess.run([sys.executable, "-c", _ALONE], input=payload, capture_output=True, text=True, check=True)
+    return [float(ms) for ms in json.loads(result.stdout.splitlines()[-1])]
+
+
 def _percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -134,6 +164,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="bertner's windows per forward pass")
     parser.add_argument("--hf-batch-size", type=int, default=32)
     parser.add_argument("--f1", action="store_true", help="also score each bertner backend on the whole test set")
+    parser.add_argument(
+        "--latency-alone",
+        action="append",
+        default=[],
+        help="NAME=FOLDER[:backend]: also measure single-sentence latency of this backend in a process of its own",
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -148,6 +184,11 @@ def main() -> None:
         contender, predictor = _bertner(f"bertner {name}", folder, backend or "auto", args.threads, args.batch_size)
         contenders.append(contender)
         predictors[name] = predictor
+    # Objects that live as long as the process (models, pipelines, modules) leave the garbage collector's
+    # generations, as `bertner predict` and `serve` do after loading: otherwise each full collection walks
+    # them all, and with four models loaded here that cost each contender time outside its own work.
+    gc.collect()
+    gc.freeze()
     print(f"machine: {cpu_flags()}")
     print(f"{len(texts)} sentences, {words} words; {args.repeats} repetitions, alternating")
 
@@ -194,6 +235,12 @@ def main() -> None:
             f"| {row['name']} | {row['words_per_s']:,.0f} | {row['x_hf']:.2f}x | {model:.2f} | {total - model:.2f} | "
             f"{row['p50_ms']:.1f} | {row['p95_ms']:.1f} |"
         )
+    for spec in args.latency_alone:
+        alone = latency_alone(spec, texts[: args.latency_sentences], args.threads, args.batch_size)
+        p50, p95 = _percentile(alone, 0.5), _percentile(alone, 0.95)
+        name = spec.partition("=")[0]
+        print(f"single-sentence latency of bertner {name} in a process of its own: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+        rows.append({"name": f"bertner {name} alone", "p50_ms": p50, "p95_ms": p95})
     if args.f1:
         for name, predictor in predictors.items():
             f1 = evaluate_sentences(predictor.model, test, args.batch_size).scores.overall.f1
