@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -424,6 +425,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from bertner.inference.predictor import Predictor
 
     predictor = Predictor.load(args.model, args.backend, args.threads, args.batch_size, args.chunk_size)
+    # Loaded objects live until the end: out of the collector's generations, so full collections stay cheap.
+    gc.collect()
+    gc.freeze()
     pending: deque[Any] = deque()
 
     def texts() -> Iterator[str]:

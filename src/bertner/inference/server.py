@@ -13,6 +13,7 @@ request, 500 only for a failure of the model itself.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -190,6 +191,10 @@ def app_for(settings: ServeSettings) -> FastAPI:
     predictor = Predictor.load(
         settings.model, backend=settings.backend, threads=settings.threads, batch_size=settings.batch_size
     )
+    # The model and the libraries live as long as the worker: moved out of the collector's generations, so
+    # that full collections triggered by request objects do not walk them all again.
+    gc.collect()
+    gc.freeze()
     return create_app(predictor, settings)
 
 
