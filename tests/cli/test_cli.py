@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -238,3 +240,9 @@ def test_train_flags_for_the_paper_options_reach_the_saved_config(
     out = capsys.readouterr().out
     trained, total = (int(n.replace(",", "")) for n in out.split("; ")[2].split(" parameters")[0].split(" of "))
     assert 0 < trained < total
+
+
+def test_python_dash_m_bertner_is_the_bertner_command() -> None:
+    result = subprocess.run([sys.executable, "-m", "bertner", "predict", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "--backend" in result.stdout and "usage: bertner predict" in result.stdout
