@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--latency-sentences", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=16, help="bertner's windows per forward pass")
+    parser.add_argument("--batch-size", type=int, default=8, help="bertner's windows per forward pass")
     parser.add_argument("--hf-batch-size", type=int, default=32)
     parser.add_argument("--f1", action="store_true", help="also score each bertner backend on the whole test set")
     parser.add_argument(

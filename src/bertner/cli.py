@@ -128,7 +128,7 @@ def _add_evaluate(commands: Any) -> None:
     p.add_argument("--data", required=True, type=Path, help="a CoNLL file, or a folder (see --split)")
     p.add_argument("--split", choices=["valid", "test"], default="test", help="which file of a folder")
     p.add_argument("--output", type=Path, help="folder for metrics.json, predictions.conll and the report")
-    p.add_argument("--batch-size", type=positive_int, default=16, help="windows per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass")
     p.add_argument("--map", help="rename gold entity types first, e.g. PERSON=PER,LOCATION=LOC,DATE=O")
     _add_backend_options(p)
     _add_report_options(p)
@@ -187,8 +187,9 @@ def _add_predict(commands: Any) -> None:
     p.add_argument(
         "--batch-size",
         type=positive_int,
-        default=16,
-        help="windows per forward pass, length-sorted (16 was fastest for MiniLM on 2 cores: docs/results.md)",
+        default=8,
+        help="windows per forward pass, length-sorted (8-32 were fastest for MiniLM on 2 cores, and an int8 "
+        "export scores best in small batches: docs/results.md)",
     )
     p.add_argument("--chunk-size", type=positive_int, default=512, help="texts read and tagged at a time")
     _add_backend_options(p)
@@ -244,7 +245,12 @@ def _add_export(commands: Any) -> None:
         help="fuse attention, LayerNorm and GELU with onnxruntime's transformer optimizer (default: off; it was "
         "slower than onnxruntime's own load-time optimizations on MiniLM-L6, docs/results.md)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=64, help="windows per forward pass in the parity check")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=8,
+        help="windows per forward pass in the parity check (predict's default: int8 scores depend on it)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

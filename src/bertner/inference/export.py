@@ -400,7 +400,7 @@ def export_onnx(
     max_drop: float = 0.3,
     optimize: bool = False,
     check_name: str = "",
-    batch_size: int = 64,
+    batch_size: int = 8,
     threads: int | None = None,
     progress: bool = False,
 ) -> ExportReport:

@@ -45,10 +45,15 @@ class TextEntity:
 @dataclass(frozen=True)
 class Predictor:
     """Tags raw texts with a loaded model. `batch_size` windows per forward pass; `chunk_size` texts per
-    tagging call in `predict_stream` (the memory bound when streaming)."""
+    tagging call in `predict_stream` (the memory bound when streaming).
+
+    Batches are small by default: sorted by length they pad little, and an int8 export quantizes its
+    activations per batch, so a long sentence widens its batch-mates' ranges (MiniLM-L6 int8 test F1: 84.66 at
+    batch 1, 84.62 at 8, 84.50 at 16, 84.45 at 64; PyTorch 84.84). On 2 cores 8 to 32 were equally fast.
+    """
 
     model: InferenceModel
-    batch_size: int = 16
+    batch_size: int = 8
     chunk_size: int = 512
 
     @classmethod
@@ -57,7 +62,7 @@ class Predictor:
         path: str | Path,
         backend: str = "auto",
         threads: int | None = None,
-        batch_size: int = 16,
+        batch_size: int = 8,
         chunk_size: int = 512,
     ) -> Predictor:
         """A predictor on the model at `path`: a run folder, an export folder, or an HF token-classification
