@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from crashes import CrashingReplace
 from transformers import TrainerState
 
 from bertner.data.conll import read_conll
@@ -82,14 +83,7 @@ def test_a_crash_while_writing_an_evaluation_never_leaves_metrics_beside_other_f
     real_replace = os.replace
     for crash_after in range(len(expected) + 1):
         output = Path(shutil.copytree(before, tmp_path / f"crash-{crash_after}"))
-        calls = {"count": 0}
-
-        def crashing(source: object, target: object, calls: dict[str, int] = calls, limit: int = crash_after) -> None:
-            if calls["count"] == limit:
-                raise OSError("simulated crash")
-            calls["count"] += 1
-            real_replace(source, target)  # type: ignore[arg-type]
-
+        crashing = CrashingReplace(real_replace, crash_after)
         monkeypatch.setattr(os, "replace", crashing)
         try:
             write_evaluation(new, output, examples=2, bootstrap=BootstrapSettings(samples=10))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from crashes import CrashingReplace
 
 from bertner.cli import main
 from bertner.model import build
@@ -129,14 +130,7 @@ def test_a_save_cut_short_is_refused_with_what_is_missing_and_how_to_resume(
     for crash_after in range(30):
         run_dir = tmp_path / f"crash-{crash_after}"
         save_model(old, run_dir)
-        calls = {"count": 0}
-
-        def crashing(source: object, target: object, calls: dict[str, int] = calls, limit: int = crash_after) -> None:
-            if calls["count"] == limit:
-                raise OSError("simulated crash")
-            calls["count"] += 1
-            real_replace(source, target)  # type: ignore[arg-type]
-
+        crashing = CrashingReplace(real_replace, crash_after)
         monkeypatch.setattr(build.os, "replace", crashing)
         try:
             save_model(new, run_dir)
@@ -151,7 +145,7 @@ def test_a_save_cut_short_is_refused_with_what_is_missing_and_how_to_resume(
             continue
         finally:
             monkeypatch.setattr(build.os, "replace", real_replace)
-        renames = calls["count"]
+        renames = crashing.count
         break
     assert renames > 5  # every crash point of the save was tried, and the last save went through
     loaded = load_model(run_dir)
