@@ -408,15 +408,18 @@ def _records(args: argparse.Namespace) -> Iterator[Any]:
     from bertner.data.textinput import TextRecord, read_records
 
     if args.text is not None:
-        return iter([TextRecord(1, args.text)])
+        yield TextRecord(1, args.text)
+        return
     jsonl = args.format == "jsonl" or (args.format == "auto" and args.input and args.input.suffix == ".jsonl")
     if args.input is None:
-        return read_records(sys.stdin.buffer, "<stdin>", "jsonl" if jsonl else "text")
+        yield from read_records(sys.stdin.buffer, "<stdin>", "jsonl" if jsonl else "text")
+        return
     try:
         stream = args.input.open("rb")
     except OSError as error:
         raise ValueError(f"{args.input}: cannot read: {error.strerror}") from error
-    return read_records(stream, str(args.input), "jsonl" if jsonl else "text")
+    with stream:
+        yield from read_records(stream, str(args.input), "jsonl" if jsonl else "text")
 
 
 def _progress(args: argparse.Namespace) -> Any:

@@ -1,10 +1,13 @@
-"""Writing output files so that a failure never leaves a partial or corrupt file behind."""
+"""Reading JSON files with errors that name them, and writing output files so that a failure never leaves a
+partial or corrupt file behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -23,3 +26,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The JSON value in `path`; an unreadable, non-UTF-8 or invalid file is a ValueError naming it and `what`."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read {what}: {error}") from error

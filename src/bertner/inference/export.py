@@ -58,9 +58,9 @@ from bertner.inference.onnx_backend import (
     crf_to_dict,
     import_onnxruntime,
 )
-from bertner.model.build import LABELS_FILENAME
 from bertner.model.crf import CRF
 from bertner.model.decode import TaggerScorer
+from bertner.model.layout import LABELS_FILENAME
 
 logger = logging.getLogger(__name__)
 

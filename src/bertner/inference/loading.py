@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from bertner.config import Config, DataConfig, ModelConfig
+from bertner.data.files import read_json
 from bertner.inference.folders import EXPORT_MANIFEST, HF_CONFIG
 from bertner.inference.hf_labels import ModelLabels, read_model_labels
 from bertner.labels import LabelSet, Scheme
@@ -147,10 +147,7 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
 def read_manifest(folder: Path) -> dict[str, Any]:
     """An export folder's manifest; a damaged one is a ValueError naming the file."""
     path = folder / EXPORT_MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the export manifest: {error}") from error
+    manifest = read_json(path, "the export manifest")
     if not isinstance(manifest, dict):
         raise ValueError(f"{path}: the export manifest must be a JSON object")
     return manifest

@@ -10,7 +10,6 @@ onnxruntime is an optional extra (`pip install 'bertner[onnx]'`), imported only 
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from bertner.config import read_saved_config
+from bertner.data.files import read_json
 from bertner.inference.folders import CRF_FILE, ONNX_MODEL
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.loading import InferenceModel, read_manifest
@@ -132,20 +132,13 @@ def crf_from_dict(values: dict[str, Any], where: str) -> CRF:
 
 
 def read_crf(path: Path) -> CRF:
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the CRF: {error}") from error
-    return crf_from_dict(values, str(path))
+    return crf_from_dict(read_json(path, "the CRF"), str(path))
 
 
 def read_export_labels(folder: Path, manifest: dict[str, Any]) -> ModelLabels:
     """The export's tags in id order (labels.json) and the scheme they belong to (export.json)."""
     path = folder / LABELS_FILENAME
-    try:
-        tags = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the labels: {error}") from error
+    tags = read_json(path, "the labels")
     if not isinstance(tags, list) or not tags or not all(isinstance(tag, str) for tag in tags):
         raise ValueError(f"{path}: expected a list of tags, got {tags!r}")
     try:
