@@ -194,7 +194,7 @@ def get_json(port: int, path: str) -> Any:
 
 
 def start_server(args: argparse.Namespace, port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "bertner.cli", "-q", "serve", "--model", str(args.model), "--port", str(port)]
+    command = [sys.executable, "-m", "bertner", "-q", "serve", "--model", str(args.model), "--port", str(port)]
     command += ["--workers", str(args.workers), "--backend", args.backend]
     command += ["--batch-wait-ms", str(args.batch_wait_ms), "--max-batch-texts", str(args.max_batch_texts)]
     if args.threads is not None:

@@ -4,6 +4,7 @@ internal error is one line saying where its traceback was saved (exit 1)."""
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_an_internal_error_is_one_line_and_its_traceback_is_saved(
 
     monkeypatch.setitem(cli.COMMANDS, "compare", broken)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(cli.tempfile, "tempdir", None)  # re-read TMPDIR
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     assert main(["compare", "run"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1

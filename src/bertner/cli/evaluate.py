@@ -1,0 +1,48 @@
+"""`bertner evaluate`: score a trained model on a CoNLL file with conlleval's rules, and write the report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from bertner.cli.options import add_backend_options, add_report_options, positive_int, print_scores, report_options
+
+logger = logging.getLogger("bertner")
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser("evaluate", help="score a trained model on a CoNLL file with conlleval's rules")
+    p.add_argument("--model", required=True, help="a run folder, an export folder, or an HF token-classification model")
+    p.add_argument("--data", required=True, type=Path, help="a CoNLL file, or a folder (see --split)")
+    p.add_argument("--split", choices=["valid", "test"], default="test", help="which file of a folder")
+    p.add_argument("--output", type=Path, help="folder for metrics.json, predictions.conll and the report")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass")
+    p.add_argument("--map", help="rename gold entity types first, e.g. PERSON=PER,LOCATION=LOC,DATE=O")
+    add_backend_options(p)
+    add_report_options(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bertner.data.corpus import read_split
+    from bertner.evaluation.predictions import map_sentences, parse_type_map
+    from bertner.inference.evaluate import evaluate_sentences, write_evaluation
+    from bertner.inference.loading import load_inference_model
+
+    model = load_inference_model(args.model, args.backend, args.threads)
+    sentences = read_split(args.data, args.split, model.config.data)
+    if args.map:
+        sentences = list(map_sentences(sentences, parse_type_map(args.map)))
+    evaluation = evaluate_sentences(model, sentences, args.batch_size, progress=not args.quiet)
+    gold_only = sorted({t[2:] for s in sentences for t in s.tags if t != "O"} - set(evaluation.model_types))
+    if gold_only:
+        logger.warning("gold types the model cannot predict (all counted as missed): %s", ", ".join(gold_only))
+    local = Path(args.model) if Path(args.model).is_dir() else None
+    if args.output is None and local is None:
+        raise ValueError(f"{args.model} is not a local folder: say where the report goes with --output")
+    output = args.output or Path(args.model) / "eval" / (args.data.stem if args.data.is_file() else args.split)
+    files = write_evaluation(evaluation, output, local if model.kind == "run" else None, **report_options(args))
+    print_scores(str(args.data), evaluation.scores.to_dict())
+    print(f"wrote {files.metrics}, {output / 'predictions.conll'} and the report {files.html}")
+    return 0

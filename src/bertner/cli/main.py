@@ -1,0 +1,86 @@
+"""The `bertner` command: the only place that parses flags, prints, sets up logging and exits.
+
+Each command is a module of this package with `add_parser(commands)` and `run(args) -> exit code`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from types import ModuleType
+
+from bertner.cli import compare, evaluate, experiment, export, predict, serve, train
+from bertner.cli.options import Parser
+
+logger = logging.getLogger("bertner")
+
+_MODULES: tuple[ModuleType, ...] = (train, evaluate, predict, compare, experiment, serve, export)
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    module.__name__.rsplit(".", 1)[1]: module.run for module in _MODULES
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="bertner", description="Named-entity recognition with BERT-family encoders.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for module in _MODULES:
+        module.add_parser(commands)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the input's fault: a bad file, option, folder or missing extra. Anything else is a bug."""
+    from bertner.model.encoders import EncoderNotInstalledError
+    from bertner.training.lock import RunFolderBusyError
+
+    # OSError: transformers reports a missing or unknown encoder or model folder as OSError.
+    # ImportError: an optional extra (plots, lora) is missing; its message names the extra.
+    return (ValueError, OSError, ImportError, EncoderNotInstalledError, RunFolderBusyError)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+
+
+def _save_traceback(command: str) -> str:
+    """Write the current exception's traceback to a file in the temp folder; return its path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    handle, path = tempfile.mkstemp(prefix=f"bertner-{command}-{stamp}-", suffix=".log")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(traceback.format_exc())
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command. Exit codes: 0 done; 2 a user error (one line on stderr naming the file or option);
+    1 an internal error (one line, and the traceback saved to a file whose path it gives); 130 interrupted."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print(f"bertner {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if isinstance(error, _user_errors()):
+            logger.debug("the error's traceback:", exc_info=True)
+            print(f"bertner {args.command}: error: {_one_line(error)}", file=sys.stderr)
+            return 2
+        saved = _save_traceback(args.command)
+        print(
+            f"bertner {args.command}: internal error: {type(error).__name__}: {_one_line(error)} "
+            f"(a bug in bertner; the traceback is in {saved})",
+            file=sys.stderr,
+        )
+        return 1

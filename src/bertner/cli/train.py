@@ -1,0 +1,153 @@
+"""`bertner train`: fine-tune an encoder on a CoNLL dataset, then score valid and test."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from bertner.cli.options import (
+    add_report_options,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    print_scores,
+    probability,
+    report_options,
+)
+from bertner.config import LOSS_NORMALIZATIONS, load_config
+
+logger = logging.getLogger("bertner")
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser("train", help="fine-tune an encoder on a CoNLL dataset, then score valid and test")
+    p.add_argument("--data", required=True, help="a folder with train/valid/test CoNLL files, or hf:owner/name")
+    p.add_argument("--output", required=True, type=Path, help="run folder for checkpoints, metrics and the model")
+    p.add_argument("--config", type=Path, help="a TOML file with [data], [model] and [train] tables")
+    p.add_argument("--encoder", help="minilm-l6, mpnet-base, a hub id or a local model folder")
+    p.add_argument("--encoder-cache", type=Path, help="where mpnet-base is assembled (default ~/.cache/bertner)")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--lr", type=positive_float)
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--weight-decay", type=non_negative_float)
+    p.add_argument("--seed", type=non_negative_int)
+    p.add_argument("--alignment", choices=["first", "all"], help="label the first sub-token or all (B->I)")
+    p.add_argument("--case-features", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument(
+        "--loss-normalization",
+        choices=LOSS_NORMALIZATIONS,
+        help="divide a batch's summed loss by the corpus-wide mean count per batch, or average it per batch",
+    )
+    p.add_argument(
+        "--packing",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run each training batch on packed rows instead of padding it (default: on)",
+    )
+    p.add_argument(
+        "--group-by-length",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="batch sentences of similar length together instead of at random (default: off)",
+    )
+    _add_model_options(p)
+    p.add_argument("--limit-train", type=positive_int, help="use only the first N training sentences")
+    p.add_argument("--limit-eval", type=positive_int, help="use only the first N valid and test sentences")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let the encoder run Python code from its folder or hub repository (off: that code runs as you)",
+    )
+    p.add_argument("--no-test", action="store_true", help="skip scoring the test split after training")
+    add_report_options(p)
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The paper's experiment options (issue 3); each is also a [model]/[train] key in a config file."""
+    on_off = argparse.BooleanOptionalAction
+    p.add_argument("--head", choices=["linear", "mlp"], help="linear (the paper's 'softmax') or an MLP head")
+    p.add_argument("--head-hidden", type=positive_int, help="hidden size of the MLP head")
+    p.add_argument("--head-activation", choices=["tanh", "relu", "gelu"], help="activation of the MLP head")
+    p.add_argument("--crf", action=on_off, default=None, help="a linear-chain CRF over words")
+    p.add_argument("--crf-lr", type=positive_float, help="learning rate of the CRF transitions (default: --lr)")
+    p.add_argument("--freeze-embeddings", action=on_off, default=None)
+    p.add_argument("--freeze-layers", type=non_negative_int, help="freeze the lowest N encoder layers")
+    p.add_argument("--lora", action=on_off, default=None, help="train LoRA adapters instead of the encoder")
+    p.add_argument("--lora-r", type=positive_int)
+    p.add_argument("--lora-alpha", type=positive_int)
+    p.add_argument("--lora-dropout", type=probability)
+    p.add_argument("--lora-targets", help="comma-separated module names (default: per architecture)")
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    return {
+        "data": {"limit_train": args.limit_train, "limit_eval": args.limit_eval, "alignment": args.alignment},
+        "model": {
+            "encoder": args.encoder,
+            "case_features": args.case_features,
+            "head": args.head,
+            "head_hidden": args.head_hidden,
+            "head_activation": args.head_activation,
+            "crf": args.crf,
+            "freeze_embeddings": args.freeze_embeddings,
+            "freeze_layers": args.freeze_layers,
+            "lora": args.lora,
+            "lora_r": args.lora_r,
+            "lora_alpha": args.lora_alpha,
+            "lora_dropout": args.lora_dropout,
+            "lora_targets": args.lora_targets.split(",") if args.lora_targets else None,
+        },
+        "train": {
+            "epochs": args.epochs,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "weight_decay": args.weight_decay,
+            "seed": args.seed,
+            "crf_lr": args.crf_lr,
+            "loss_normalization": args.loss_normalization,
+            "packing": args.packing,
+            "group_by_length": args.group_by_length,
+        },
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from bertner.data.corpus import load_corpus
+    from bertner.inference.evaluate import evaluate_sentences, write_evaluation
+    from bertner.model.build import load_model
+    from bertner.training.trainer import train_model
+
+    config = load_config(args.config, _train_overrides(args))
+    corpus = load_corpus(args.data, config.data)
+    logger.info(
+        "train %d, valid %d, test %d sentences; labels %s",
+        len(corpus.train),
+        len(corpus.valid),
+        len(corpus.test),
+        ", ".join(corpus.label_set.labels),
+    )
+    result = train_model(
+        config,
+        corpus,
+        args.output,
+        resume=args.resume,
+        progress=not args.quiet,
+        encoder_cache=args.encoder_cache,
+        trust_remote_code=args.trust_remote_code,
+    )
+    print(
+        f"trained in {result.train_seconds / 60:.1f} min; best valid F1 {result.best_valid_f1 * 100:.2f}; "
+        f"{result.trainable_parameters:,} of {result.total_parameters:,} parameters trained"
+    )
+    model = load_model(args.output)
+    splits = {"valid": corpus.valid} if args.no_test else {"valid": corpus.valid, "test": corpus.test}
+    for split, sentences in splits.items():
+        evaluation = evaluate_sentences(model, sentences, progress=not args.quiet)
+        files = write_evaluation(evaluation, args.output / "eval" / split, args.output, **report_options(args))
+        print_scores(split, evaluation.scores.to_dict())
+        print(f"  report: {files.html}")
+    return 0
