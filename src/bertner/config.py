@@ -34,6 +34,10 @@ class DataConfig:
     """Most sub-tokens per encoder input, special tokens included. Longer sentences are windowed, never cut."""
     window_overlap: int = 32
     """Sub-tokens of context shared by two neighbouring windows of a long sentence."""
+    context: int = 0
+    """Document context (FLERT): each sentence is encoded with up to this many sub-tokens of the sentences
+    before it and as many of those after it in the same document (never across `-DOCSTART-`), as room in
+    `max_length` allows. Labels, loss and predictions stay on the sentence's own words. 0: sentences alone."""
     limit_train: int | None = None
     """Use only the first N training sentences (for quick runs)."""
     limit_eval: int | None = None
@@ -235,6 +239,7 @@ def validate(config: Config) -> None:
             0 <= config.data.window_overlap < config.data.max_length // 2,
             "data.window_overlap must be in [0, max_length / 2)",
         ),
+        (config.data.context >= 0, "data.context must be at least 0"),
         (config.train.epochs >= 1, "train.epochs must be at least 1"),
         (config.train.lr > 0, "train.lr must be positive"),
         (config.train.batch_size >= 1, "train.batch_size must be at least 1"),

@@ -157,8 +157,13 @@ def encode(
     plan: EncodingPlan,
     sentences: Sequence[Sequence[str]],
     word_labels: Sequence[Sequence[int]] | None = None,
+    documents: Sequence[int] | None = None,
 ) -> list[Window]:
-    """Tokenise whole sentences at once and cut each into windows of at most `plan.max_length` sub-tokens."""
+    """Tokenise whole sentences at once and cut each into windows of at most `plan.max_length` sub-tokens.
+
+    With `plan.context` > 0 and `documents` (sentence s belongs to document `documents[s]`; the sentences
+    of a document are consecutive, in order), windows get the neighbouring sentences' sub-tokens as context.
+    """
     specials = plan.specials()
     budget = plan.max_length - len(specials)
     if budget < 1:

@@ -31,14 +31,18 @@ def tag_words(
     batch_size: int = 64,
     progress: bool = False,
     gold: Sequence[Sequence[str]] | None = None,
+    documents: Sequence[int] | None = None,
 ) -> TaggedWords:
     """IOB2 tags and their probabilities for each word of each sentence, and the loss on `gold` if given.
+
+    `documents[s]` is sentence s's document: a model trained with document context (`data.context`) sees
+    the neighbouring sentences of the same document, in the order given. None: every sentence stands alone.
 
     The loss is taken only for a model whose labels are IOB2 (gold tags name its labels directly).
     """
     label_set = model.label_set
     plan = EncodingPlan.for_config(model.config.data, model.tokenizer, label_set)
-    windows = encode(plan, words)
+    windows = encode(plan, words, documents=documents)
     ids = label_set.label2id
     gold_ids = None
     if gold is not None and model.labels.scheme is Scheme.IOB2:

@@ -83,7 +83,12 @@ class EvalSet:
 
 def encode_sentences(plan: EncodingPlan, sentences: Sequence[Sentence], label_set: LabelSet) -> list[Window]:
     ids = label_set.label2id
-    return encode(plan, [s.words for s in sentences], [[ids[t] for t in s.tags] for s in sentences])
+    return encode(
+        plan,
+        [s.words for s in sentences],
+        [[ids[t] for t in s.tags] for s in sentences],
+        [s.document for s in sentences],
+    )
 
 
 class NerTrainer(Trainer):
