@@ -79,8 +79,13 @@ class Predictor:
             for t, (text, ws) in enumerate(zip(texts, words, strict=True))
             for span in split_sentences(text, ws)
         ]
+        # Each text is one document: a model trained with document context sees the text's other sentences.
         tagged = tag_words(
-            self.model, [[words[t][i].text for i in span] for t, span in sentences], self.batch_size, progress
+            self.model,
+            [[words[t][i].text for i in span] for t, span in sentences],
+            self.batch_size,
+            progress,
+            documents=[t for t, _ in sentences],
         )
         found: list[list[TextEntity]] = [[] for _ in texts]
         for (t, span), tags, confidences in zip(sentences, tagged.tags, tagged.confidences, strict=True):
