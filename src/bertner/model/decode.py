@@ -4,6 +4,9 @@ Windows are batched in length order, so a batch carries almost no padding. Each 
 first sub-token in the window that owns it (data/encoding.py), so a word split into pieces or seen by
 two overlapping windows still gets exactly one prediction. A tagger with a CRF decodes each whole sentence
 from those per-word scores with Viterbi, so its tags are legal IOB2 across window boundaries as well.
+
+Scoring (`score_words`) and decoding (`decode_words`) are separate steps, so that per-word scores can be
+combined before they are decoded (an ensemble, inference/ensemble.py); `predict_words` does both.
 """
 
 from __future__ import annotations
@@ -92,42 +95,64 @@ class TaggerScorer:
             return self.tagger(**inputs).logits.float().cpu()
 
 
+@dataclass(frozen=True, eq=False)
+class WordScores:
+    """Per-word label scores of many sentences, before decoding: what an ensemble averages (inference/ensemble.py).
+
+    Without a CRF, the softmax of a word's row is its label distribution; with one, the row is the word's
+    emissions, and the CRF decodes each whole sentence.
+    """
+
+    logits: np.ndarray
+    """(all words, num_labels) float32: sentence s's words are rows offsets[s]:offsets[s + 1]."""
+    offsets: np.ndarray
+    """(sentences + 1,) int64, from 0 to the number of words."""
+    crf: CRF | None = None
+    """The CRF whose transitions decode whole sentences, or None for a per-word argmax."""
+
+    @property
+    def num_sentences(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.logits.shape[1])
+
+    def sentences(self) -> list[np.ndarray]:
+        """One (words, num_labels) view per sentence."""
+        if self.num_sentences == 0:
+            return []
+        return np.split(self.logits, self.offsets[1:-1])
+
+
 @torch.no_grad()
-def predict_words(
+def score_words(
     scorer: WindowScorer | Tagger,
     windows: Sequence[Window],
     word_counts: Sequence[int],
     pad_token_id: int,
     batch_size: int = 64,
     progress: bool = False,
-    gold_label_ids: Sequence[Sequence[int]] | None = None,
-) -> WordPredictions:
-    """One (label id, probability) per word of every sentence; `word_counts[s]` words in sentence s.
+) -> WordScores:
+    """Each word's scores at its first sub-token in the window that owns it; `word_counts[s]` words in sentence s.
 
-    `scorer` is any backend (a bare Tagger is scored as `TaggerScorer(tagger)`).
-
-    Given `gold_label_ids` (IGNORE for a word whose gold label the model does not have), the result also
-    carries the evaluation loss: the mean cross-entropy of the gold labels over words (for a CRF tagger,
-    of its per-word emission softmax, not the CRF likelihood).
-
-    Without a CRF each word takes the argmax at its first sub-token. With one, each word's scores (from the
-    window that owns it) are gathered per sentence and the whole sentence is Viterbi-decoded, so the tags
-    are legal IOB2 across window boundaries too; the probability is the softmax of the chosen tag's score.
+    `scorer` is any backend (a bare Tagger is scored as `TaggerScorer(tagger)`, in eval mode, and left in
+    the mode it was in).
     """
     if isinstance(scorer, torch.nn.Module):  # a bare Tagger
         scorer = TaggerScorer(scorer)  # type: ignore[arg-type]
+    # Sentence s's words are rows offsets[s]:offsets[s + 1] of one (all words, num_labels) array: one
+    # allocation and one gather per batch instead of tensors per sentence, which cost more than a small
+    # model's forward pass on a corpus of short sentences.
+    offsets = np.concatenate([[0], np.cumsum(word_counts, dtype=np.int64)]).astype(np.int64)
+    # (all words, num_labels): each word's logits at its first sub-token in the window that owns it
+    flat = np.zeros((int(offsets[-1]), scorer.num_labels), dtype=np.float32)
     if not word_counts:
-        return WordPredictions((), ())
+        return WordScores(flat, offsets, scorer.crf)
     tagger = scorer.tagger if isinstance(scorer, TaggerScorer) else None
     was_training = tagger is not None and tagger.training
     if tagger is not None:
         tagger.eval()
-    # Sentence s's words are rows offsets[s]:offsets[s + 1] of one (all words, num_labels) array: one
-    # allocation and one gather per batch instead of tensors per sentence, which cost more than a small
-    # model's forward pass on a corpus of short sentences.
-    offsets = np.concatenate([[0], np.cumsum(word_counts, dtype=np.int64)])
-    # (all words, num_labels): each word's logits at its first sub-token in the window that owns it
-    flat = np.zeros((int(offsets[-1]), scorer.num_labels), dtype=np.float32)
     seen = np.zeros(int(offsets[-1]), dtype=bool)
     collate = Collator(pad_token_id)
     batches = list(length_sorted_batches(windows, batch_size))
@@ -151,22 +176,62 @@ def predict_words(
         tagger.train(was_training)
     missing = np.flatnonzero(~seen)[:5].tolist()
     assert not missing, f"words without a prediction (positions in the flattened sentences): {missing}"
-    bounds = offsets[1:-1]
-    if scorer.crf is None:
-        # (all words, num_labels), a softmax that does not overflow
-        exp = np.exp(flat - flat.max(axis=1, keepdims=True))
-        probabilities = exp / exp.sum(axis=1, keepdims=True)
-        best = probabilities.argmax(axis=1)
-        chosen = probabilities[np.arange(len(best)), best]
-        result = WordPredictions(
-            tuple(tuple(row.tolist()) for row in np.split(best, bounds)),
-            tuple(tuple(row.tolist()) for row in np.split(chosen.astype(np.float64), bounds)),
-        )
-    else:
-        result = _viterbi(scorer.crf, [torch.from_numpy(row) for row in np.split(flat, bounds)], batch_size)
+    return WordScores(flat, offsets, scorer.crf)
+
+
+def decode_words(scores: WordScores, batch_size: int = 64) -> WordPredictions:
+    """One (label id, probability) per word: the argmax of each word's softmax, or with a CRF the Viterbi path
+    of each whole sentence (legal IOB2 across window boundaries too), with the softmax of the chosen tag's score.
+    The CRF decodes `batch_size` sentences at a time."""
+    if scores.num_sentences == 0:
+        return WordPredictions((), ())
+    if scores.crf is not None:
+        return _viterbi(scores.crf, [torch.from_numpy(row) for row in scores.sentences()], batch_size)
+    flat = scores.logits
+    # (all words, num_labels), a softmax that does not overflow
+    exp = np.exp(flat - flat.max(axis=1, keepdims=True))
+    probabilities = exp / exp.sum(axis=1, keepdims=True)
+    best = probabilities.argmax(axis=1)
+    chosen = probabilities[np.arange(len(best)), best]
+    bounds = scores.offsets[1:-1]
+    return WordPredictions(
+        tuple(tuple(row.tolist()) for row in np.split(best, bounds)),
+        tuple(tuple(row.tolist()) for row in np.split(chosen.astype(np.float64), bounds)),
+    )
+
+
+def word_loss(scores: WordScores, gold_label_ids: Sequence[Sequence[int]]) -> float | None:
+    """Mean cross-entropy of the gold labels under each word's softmax (for a CRF, of its emissions, not the
+    CRF likelihood), over words whose gold label is known (not IGNORE); None when there is none."""
+    return _word_cross_entropy(torch.from_numpy(scores.logits), gold_label_ids)
+
+
+def predict_words(
+    scorer: WindowScorer | Tagger,
+    windows: Sequence[Window],
+    word_counts: Sequence[int],
+    pad_token_id: int,
+    batch_size: int = 64,
+    progress: bool = False,
+    gold_label_ids: Sequence[Sequence[int]] | None = None,
+) -> WordPredictions:
+    """One (label id, probability) per word of every sentence; `word_counts[s]` words in sentence s.
+
+    `score_words` then `decode_words`: `scorer` is any backend (a bare Tagger is scored as `TaggerScorer(tagger)`).
+
+    Given `gold_label_ids` (IGNORE for a word whose gold label the model does not have), the result also
+    carries the evaluation loss: the mean cross-entropy of the gold labels over words (for a CRF tagger,
+    of its per-word emission softmax, not the CRF likelihood).
+
+    Without a CRF each word takes the argmax at its first sub-token. With one, each word's scores (from the
+    window that owns it) are gathered per sentence and the whole sentence is Viterbi-decoded, so the tags
+    are legal IOB2 across window boundaries too; the probability is the softmax of the chosen tag's score.
+    """
+    scores = score_words(scorer, windows, word_counts, pad_token_id, batch_size, progress)
+    result = decode_words(scores, batch_size)
     if gold_label_ids is None:
         return result
-    return replace(result, loss=_word_cross_entropy(torch.from_numpy(flat), gold_label_ids))
+    return replace(result, loss=word_loss(scores, gold_label_ids))
 
 
 def _word_cross_entropy(logits: torch.Tensor, gold: Sequence[Sequence[int]]) -> float | None:
