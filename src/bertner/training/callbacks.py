@@ -1,10 +1,11 @@
-"""Trainer callbacks: one line of metrics per epoch in `metrics.jsonl`."""
+"""Trainer callbacks: one line of metrics per epoch in `metrics.jsonl`, and a caller's hook after each epoch."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,31 @@ class EpochMetricsWriter(TrainerCallback):
         }
         kept = read_metric_lines(self.path) if self.path.exists() else []
         write_text_atomic(self.path, "".join(line + "\n" for line in [*kept, json.dumps(record)]))
+
+
+EpochHook = Callable[[int, float], None]
+"""Called as `hook(epoch, valid_f1)` after each epoch's evaluation; epochs count from 1, F1 is in [0, 1]."""
+
+
+class EpochHookCallback(TrainerCallback):
+    """Calls an :data:`EpochHook` after each evaluation, after metrics.jsonl has the epoch's line.
+
+    An exception the hook raises (a search's pruner stopping a trial) propagates out of `trainer.train()` and
+    out of `train_model`: training stops there, the run folder's lock is released and the folder stays
+    marked incomplete, as after any failure.
+    """
+
+    def __init__(self, hook: EpochHook) -> None:
+        self.hook = hook
+
+    def on_evaluate(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        f1 = (metrics or {}).get("eval_f1")
+        if f1 is not None:
+            self.hook(round(state.epoch or 0.0), float(f1))

@@ -47,7 +47,7 @@ from bertner.model.decode import TaggerScorer, predict_words
 from bertner.model.freezing import count_parameters
 from bertner.model.packing import packing_supported
 from bertner.model.tagger import Tagger
-from bertner.training.callbacks import METRICS_FILENAME, EpochMetricsWriter
+from bertner.training.callbacks import METRICS_FILENAME, EpochHook, EpochHookCallback, EpochMetricsWriter
 from bertner.training.lock import RunLock
 from bertner.training.sampler import ShuffledGroupsSampler
 
@@ -273,18 +273,21 @@ def train_model(
     progress: bool = True,
     encoder_cache: Path | None = None,
     trust_remote_code: bool = False,
+    on_epoch: EpochHook | None = None,
 ) -> TrainResult:
     """Fine-tune on `corpus.train`, keep the best epoch by valid F1, and save it into `run_dir`.
 
     `encoder_cache` is where named encoders assembled on first use are kept (model/encoders.py).
     `trust_remote_code` lets an encoder run its own Python code (off unless the user asks).
+    `on_epoch(epoch, valid_f1)` is called after each epoch's evaluation; an exception it raises stops training
+    and propagates, with the lock released and the folder left marked incomplete (a search's pruner uses it).
 
     Raises:
         RunFolderBusyError: another live process is training into `run_dir`.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir):
-        return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code)
+        return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code, on_epoch)
 
 
 def _mark_started(run_dir: Path, config: Config, label_set: LabelSet) -> None:
@@ -307,6 +310,7 @@ def _train(
     progress: bool,
     encoder_cache: Path | None,
     trust_remote_code: bool,
+    on_epoch: EpochHook | None = None,
 ) -> TrainResult:
     from torch.utils.tensorboard import SummaryWriter
 
@@ -326,6 +330,7 @@ def _train(
         EpochMetricsWriter(run_dir / METRICS_FILENAME),
         EarlyStoppingCallback(early_stopping_patience=config.train.patience),
         TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))),
+        *([EpochHookCallback(on_epoch)] if on_epoch is not None else []),
     ]
     trainer = NerTrainer(
         model=tagger,
