@@ -35,6 +35,11 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--weight-decay", type=non_negative_float)
     p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--alignment", choices=["first", "all"], help="label the first sub-token or all (B->I)")
+    p.add_argument(
+        "--context",
+        type=non_negative_int,
+        help="document context: up to N sub-tokens of the neighbouring sentences on each side (0: none)",
+    )
     p.add_argument("--case-features", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument(
         "--loss-normalization",
@@ -85,7 +90,12 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {
-        "data": {"limit_train": args.limit_train, "limit_eval": args.limit_eval, "alignment": args.alignment},
+        "data": {
+            "limit_train": args.limit_train,
+            "limit_eval": args.limit_eval,
+            "alignment": args.alignment,
+            "context": args.context,
+        },
         "model": {
             "encoder": args.encoder,
             "case_features": args.case_features,

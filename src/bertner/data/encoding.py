@@ -4,6 +4,11 @@ No sentence is ever truncated (docs/FIELD.md #1, #3): a sentence longer than the
 cut into windows that share some context, and each word is *owned* by exactly one window. Only the
 owner labels the word in training and predicts it in evaluation and prediction, so every word gets
 exactly one label and one prediction.
+
+With document context (`data.context`, as in FLERT: Schweter & Akbik 2020), a window that starts or ends
+a sentence is widened with whole words of the sentences before and after it in the same document, as many
+sub-tokens as `context` allows on each side and the room left in `max_length`. Context tokens belong to no
+word of the sentence (`word_ids` None), so they are never labelled and never predicted.
 """
 
 from __future__ import annotations
@@ -123,6 +128,8 @@ class EncodingPlan:
     overlap: int
     alignment: str = "first"
     inside_of: tuple[int, ...] = ()
+    context: int = 0
+    """Most sub-tokens of neighbouring sentences on each side of a sentence (0: none)."""
 
     @classmethod
     def for_config(cls, config: DataConfig, tokenizer: Any, label_set: LabelSet) -> EncodingPlan:
@@ -132,6 +139,7 @@ class EncodingPlan:
             config.window_overlap,
             config.alignment,
             tuple(label_set.inside_of()),
+            config.context,
         )
 
     def specials(self) -> SpecialTokens:
@@ -168,16 +176,91 @@ def encode(
     budget = plan.max_length - len(specials)
     if budget < 1:
         raise ValueError(f"max_length {plan.max_length} leaves no room beside {len(specials)} special tokens")
+    if documents is not None and len(documents) != len(sentences):
+        raise ValueError(f"{len(documents)} document ids for {len(sentences)} sentences")
     batch = plan.tokenizer([list(words) for words in sentences], is_split_into_words=True, add_special_tokens=False)
+    pieces = [
+        [p[:budget] for p in _word_pieces(plan.tokenizer, words, batch["input_ids"][index], batch.word_ids(index))]
+        for index, words in enumerate(sentences)
+    ]
+    shapes = [[word_shape(w) for w in words] for words in sentences]
+    neighbours = _Neighbours(pieces, shapes, documents) if plan.context > 0 and documents is not None else None
     windows: list[Window] = []
-    for index, words in enumerate(sentences):
-        pieces = _word_pieces(plan.tokenizer, words, batch["input_ids"][index], batch.word_ids(index))
-        pieces = [p[:budget] for p in pieces]
-        shapes = [word_shape(w) for w in words]
+    for index in range(len(sentences)):
         labels = word_labels[index] if word_labels is not None else None
-        for span in plan_windows([len(p) for p in pieces], budget, plan.overlap):
-            windows.append(_window(plan, specials, index, span, pieces, shapes, labels))
+        counts = [len(p) for p in pieces[index]]
+        for span in plan_windows(counts, budget, plan.overlap):
+            left = right = _NO_CONTEXT
+            if neighbours is not None:
+                room = budget - sum(counts[span.start : span.end])
+                edges = (span.start == 0, span.end == len(counts))
+                left, right = neighbours.around(index, room, plan.context, edges)
+            windows.append(_window(plan, specials, index, span, pieces[index], shapes[index], labels, left, right))
     return windows
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Sub-tokens of neighbouring sentences beside a window, with their words' shapes."""
+
+    input_ids: tuple[int, ...] = ()
+    shape_ids: tuple[int, ...] = ()
+
+
+_NO_CONTEXT = _Context()
+
+
+@dataclass(frozen=True)
+class _Neighbours:
+    """The sentences of each document, to take context from. Sentences of a document are consecutive."""
+
+    pieces: Sequence[Sequence[Sequence[int]]]
+    shapes: Sequence[Sequence[int]]
+    documents: Sequence[int]
+
+    def around(self, sentence: int, room: int, limit: int, edges: tuple[bool, bool]) -> tuple[_Context, _Context]:
+        """Left and right context of a window of `sentence` with `room` free sub-tokens, at most `limit` a side.
+
+        `edges`: whether the window starts and ends the sentence; only those sides get other sentences.
+        Each side gets half the room, and a side with less to give leaves the rest to the other.
+        """
+        want_left = self._words(sentence, -1, min(limit, room)) if edges[0] else []
+        want_right = self._words(sentence, +1, min(limit, room)) if edges[1] else []
+        right_size = sum(len(self.pieces[s][w]) for s, w in want_right)
+        left_quota = max(room // 2, room - right_size)
+        left = self._take(want_left, left_quota)
+        right = self._take(want_right, room - sum(len(self.pieces[s][w]) for s, w in left))
+        return self._context(list(reversed(left))), self._context(right)
+
+    def _words(self, sentence: int, step: int, limit: int) -> list[tuple[int, int]]:
+        """(sentence, word) pairs moving away from `sentence` in direction `step`, at most `limit` sub-tokens,
+        whole words only, within its document."""
+        found: list[tuple[int, int]] = []
+        size, other = 0, sentence + step
+        while 0 <= other < len(self.pieces) and self.documents[other] == self.documents[sentence]:
+            words = range(len(self.pieces[other]))
+            for word in reversed(words) if step < 0 else words:
+                size += len(self.pieces[other][word])
+                if size > limit:
+                    return found
+                found.append((other, word))
+            other += step
+        return found
+
+    def _take(self, words: list[tuple[int, int]], quota: int) -> list[tuple[int, int]]:
+        """The nearest of `words` (nearest first) that fit in `quota` sub-tokens."""
+        taken, size = [], 0
+        for sentence, word in words:
+            size += len(self.pieces[sentence][word])
+            if size > quota:
+                break
+            taken.append((sentence, word))
+        return taken
+
+    def _context(self, words: list[tuple[int, int]]) -> _Context:
+        ids = [t for s, w in words for t in self.pieces[s][w]]
+        shapes = [self.shapes[s][w] for s, w in words for _ in self.pieces[s][w]]
+        return _Context(tuple(ids), tuple(shapes))
 
 
 def _window(
@@ -188,15 +271,24 @@ def _window(
     pieces: list[list[int]],
     shapes: list[int],
     labels: Sequence[int] | None,
+    left: _Context = _NO_CONTEXT,
+    right: _Context = _NO_CONTEXT,
 ) -> Window:
-    ids = list(specials.prefix)
-    word_ids: list[int | None] = [None] * len(specials.prefix)
+    ids = list(specials.prefix) + list(left.input_ids)
+    word_ids: list[int | None] = [None] * len(ids)
     for word in range(span.start, span.end):
         ids += pieces[word]
         word_ids += [word] * len(pieces[word])
+    ids += right.input_ids
     ids += specials.suffix
-    word_ids += [None] * len(specials.suffix)
-    shape_ids = [PAD_SHAPE if w is None else shapes[w] for w in word_ids]
+    word_ids += [None] * (len(right.input_ids) + len(specials.suffix))
+    shape_ids = (
+        [PAD_SHAPE] * len(specials.prefix)
+        + list(left.shape_ids)
+        + [shapes[w] for w in word_ids if w is not None]
+        + list(right.shape_ids)
+        + [PAD_SHAPE] * len(specials.suffix)
+    )
     aligned = None
     if labels is not None:
         owned = range(span.own_start, span.own_end)
