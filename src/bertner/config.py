@@ -120,6 +120,19 @@ class TrainConfig:
     crf_lr: float | None = None
     """Learning rate of the CRF's transition scores; None: `lr`. They start near zero, and at an encoder's
     learning rate (3e-5) Adam moves each by at most about lr per step, so BERT-CRF setups often use 1e-3 or more."""
+    augment: tuple[str, ...] = ()
+    """Training-data augmentation (Dai & Adel 2020; data/augment.py), made afresh each epoch and never written to
+    disk: `mention` swaps entity mentions for other training mentions of the same type, `token` swaps words for
+    other training words with the same tag. Empty: none."""
+    augment_ratio: float = 1.0
+    """Augmented sentences per training sentence that can be augmented, each epoch; 0.5 copies half of them."""
+    augment_probability: float = 0.3
+    """Chance that each mention (`mention`) or word (`token`) of a copy is replaced; every copy has at least one."""
+    augment_seed: int | None = None
+    """Seed of the augmentation; with the epoch it fixes every copy. None: `seed` (a run records the one used)."""
+
+
+AUGMENT_METHODS = ("mention", "token")
 
 
 @dataclass(frozen=True)
@@ -253,6 +266,7 @@ def validate(config: Config) -> None:
             f"not {config.train.loss_normalization!r}",
         ),
         *_model_checks(config.model),
+        *_augment_checks(config.train),
     ]
     for ok, message in checks:
         if not ok:
@@ -282,5 +296,30 @@ def _model_checks(model: ModelConfig) -> list[tuple[bool, str]]:
         (
             not (model.lora and (model.freeze_embeddings or model.freeze_layers)),
             "model.lora cannot be combined with freeze_embeddings or freeze_layers (LoRA freezes the whole encoder)",
+        ),
+    ]
+
+
+def _augment_checks(train: TrainConfig) -> list[tuple[bool, str]]:
+    unknown = [method for method in train.augment if method not in AUGMENT_METHODS]
+    repeated = sorted({method for method in train.augment if train.augment.count(method) > 1})
+    return [
+        (
+            not unknown,
+            f"train.augment must hold {' and/or '.join(AUGMENT_METHODS)}, not {unknown[0] if unknown else ''!r}",
+        ),
+        (not repeated, f"train.augment names {repeated[0] if repeated else ''!r} twice"),
+        # TOML can spell inf and nan; both comparisons are false for nan.
+        (
+            0 < train.augment_ratio < float("inf"),
+            f"train.augment_ratio must be a positive number, not {train.augment_ratio}",
+        ),
+        (
+            0 < train.augment_probability <= 1,
+            f"train.augment_probability must be in (0, 1], not {train.augment_probability}",
+        ),
+        (
+            train.augment_seed is None or train.augment_seed >= 0,
+            f"train.augment_seed must be at least 0, not {train.augment_seed}",
         ),
     ]
