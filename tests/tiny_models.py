@@ -12,13 +12,17 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
+from bertner.config import Config, ModelConfig
+from bertner.labels import LabelSet
+from bertner.model.build import LoadedModel, build_tagger, save_model
+
 TINY_DATA = Path(__file__).parent / "data" / "tiny"
 CONLL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
 
 
-def _vocabulary() -> list[str]:
+def _vocabulary(whole_words: bool = True) -> list[str]:
     words = set()
-    for path in TINY_DATA.glob("*.conll"):
+    for path in TINY_DATA.glob("*.conll") if whole_words else ():
         for line in path.read_text(encoding="utf-8").splitlines():
             if line and not line.startswith("-DOCSTART-"):
                 words.add(line.split()[0].lower())
@@ -28,10 +32,11 @@ def _vocabulary() -> list[str]:
     return specials + sorted(words) + letters + [f"##{c}" for c in letters] + punctuation
 
 
-def write_tiny_bert(folder: Path, max_positions: int = 512) -> Path:
-    """A 2-layer, 32-wide BERT with random weights and a vocabulary that covers the tiny dataset."""
+def write_tiny_bert(folder: Path, max_positions: int = 512, whole_words: bool = True) -> Path:
+    """A 2-layer, 32-wide BERT with random weights and a vocabulary that covers the tiny dataset; without
+    `whole_words` the vocabulary has characters only, so its tokenizer splits every word into them."""
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = _vocabulary()
+    vocab = _vocabulary(whole_words)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
     tokenizer.model_max_length = max_positions
@@ -46,4 +51,21 @@ def write_tiny_bert(folder: Path, max_positions: int = 512) -> Path:
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def write_random_run(
+    encoder: Path, folder: Path, labels: LabelSet, crf: bool = False, seed: int = 0, head_std: float = 3.0
+) -> Path:
+    """A saved, untrained run on the tiny `encoder` whose head (and CRF transitions) have large random scores, so
+    that it predicts a mix of entities, and `seed` tells two runs apart. With the default `head_std` most words'
+    softmax puts almost all its mass on one label; a smaller one gives spread-out probabilities."""
+    model_config = ModelConfig(encoder=str(encoder), crf=crf)
+    torch.manual_seed(seed)
+    tagger, tokenizer = build_tagger(model_config, labels)
+    with torch.no_grad():
+        tagger.classifier.weight.normal_(std=head_std)
+        if tagger.crf is not None:
+            tagger.crf.transitions.normal_(std=2.0)
+    save_model(LoadedModel(tagger.eval(), tokenizer, labels, Config(model=model_config)), folder)
     return folder

@@ -14,7 +14,9 @@ logger = logging.getLogger("bertner")
 
 def add_parser(commands: Any) -> None:
     p = commands.add_parser("evaluate", help="score a trained model on a CoNLL file with conlleval's rules")
-    p.add_argument("--model", required=True, help="a run folder, an export folder, or an HF token-classification model")
+    p.add_argument(
+        "--model", required=True, help="a run, export or ensemble folder, or an HF token-classification model"
+    )
     p.add_argument("--data", required=True, type=Path, help="a CoNLL file, or a folder (see --split)")
     p.add_argument("--split", choices=["valid", "test"], default="test", help="which file of a folder")
     p.add_argument("--output", type=Path, help="folder for metrics.json, predictions.conll and the report")
@@ -27,10 +29,10 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from bertner.data.corpus import read_split
     from bertner.evaluation.predictions import map_sentences, parse_type_map
+    from bertner.inference.ensemble_folder import load_tagging_model
     from bertner.inference.evaluate import evaluate_sentences, write_evaluation
-    from bertner.inference.loading import load_inference_model
 
-    model = load_inference_model(args.model, args.backend, args.threads)
+    model = load_tagging_model(args.model, args.backend, args.threads)
     sentences = read_split(args.data, args.split, model.config.data)
     if args.map:
         sentences = list(map_sentences(sentences, parse_type_map(args.map)))

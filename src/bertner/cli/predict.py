@@ -1,11 +1,15 @@
-"""`bertner predict`: entities in raw text, one JSON line per input line, streamed a chunk at a time."""
+"""`bertner predict`: entities in raw text, one JSON line per input line, streamed a chunk at a time.
+
+`--engine ray` tags a corpus of files on a Ray cluster instead (inference/ray_engine.py): one output file
+per input file, the same lines as plain predict writes for it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,15 +26,27 @@ def add_parser(commands: Any) -> None:
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--text", help="one text to tag")
-    source.add_argument("--input", type=Path, help="a UTF-8 file with one text per line, or JSONL (default: stdin)")
+    source.add_argument(
+        "--input",
+        type=Path,
+        help="a UTF-8 file with one text per line, or JSONL (default: stdin); with --engine ray a folder, a "
+        "glob (quoted: 'corpus/**/*.txt') or a file",
+    )
     p.add_argument(
         "--format",
         choices=["auto", "text", "jsonl"],
         default="auto",
         help='input lines are texts, or JSON objects {"id": ..., "text": ...}; auto: jsonl for *.jsonl files',
     )
-    p.add_argument("--model", required=True, help="a run folder, an export folder, or an HF token-classification model")
-    p.add_argument("--output", type=Path, help="write the JSON lines to this file (atomically) instead of stdout")
+    p.add_argument(
+        "--model", required=True, help="a run, export or ensemble folder, or an HF token-classification model"
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="write the JSON lines to this file (atomically) instead of stdout; with --engine ray the folder "
+        "that gets one FILE.jsonl per input file (a rerun tags only the files without one)",
+    )
     p.add_argument(
         "--batch-size",
         type=positive_int,
@@ -40,6 +56,24 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("--chunk-size", type=positive_int, default=512, help="texts read and tagged at a time")
     add_backend_options(p)
+    ray = p.add_argument_group("corpus-scale batch inference on Ray (extra: pip install 'bertner[ray]')")
+    ray.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process; ray: Ray Data over the files of --input, a model loaded once per actor",
+    )
+    ray.add_argument(
+        "--actors",
+        type=positive_int,
+        help="Ray actors, each with --threads CPUs and threads (default 1) (default: Ray's autoscaling pool, "
+        "up to what the cluster's CPUs hold)",
+    )
+    ray.add_argument(
+        "--address",
+        help="join this Ray cluster (host:port, or auto: the one `ray start` started here) instead of starting "
+        "a local one for the run",
+    )
 
 
 def _records(args: argparse.Namespace) -> Iterator[Any]:
@@ -66,30 +100,53 @@ def _progress(args: argparse.Namespace) -> Any:
     return tqdm(desc="predicting", unit=" texts", disable=args.quiet, file=sys.stderr, mininterval=1.0)
 
 
+def _check_engine_options(args: argparse.Namespace) -> None:
+    if args.engine == "local":
+        given = [flag for flag, value in (("--actors", args.actors), ("--address", args.address)) if value]
+        if given:
+            raise ValueError(f"{' and '.join(given)} go with --engine ray")
+        return
+    if args.input is None or args.output is None:
+        raise ValueError("--engine ray needs --input (a folder, glob or file) and --output (a folder)")
+    if args.output.is_file():
+        raise ValueError(f"{args.output}: --engine ray writes a folder of files, and this is a file")
+
+
+def _run_ray(args: argparse.Namespace) -> int:
+    from bertner.inference.corpus_files import corpus_files, pending
+    from bertner.inference.ray_engine import PredictorOptions, ray_cluster, tag_corpus
+
+    files = corpus_files(str(args.input), args.output, args.format)
+    todo = pending(files)
+    options = PredictorOptions(args.model, args.backend, args.threads, args.batch_size, args.chunk_size)
+    if not todo:
+        print(f"nothing to tag: all {len(files)} files have their output in {args.output}")
+        return 0
+    start, texts, workers = time.perf_counter(), 0, set()
+    with ray_cluster(args.address):
+        for done in tag_corpus(todo, options, args.actors, progress=not args.quiet):
+            texts, workers = texts + done.texts, workers | {done.worker}
+    print(
+        f"tagged {len(todo)} files ({texts} texts) on {len(workers)} actors in {time.perf_counter() - start:.1f} s "
+        f"into {args.output}; {len(files) - len(todo)} skipped, their output was complete"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    from collections import deque
-
     from bertner.inference.predictor import Predictor
+    from bertner.inference.tagged_lines import tag_records
 
+    _check_engine_options(args)
+    if args.engine == "ray":
+        return _run_ray(args)
     predictor = Predictor.load(args.model, args.backend, args.threads, args.batch_size, args.chunk_size)
     # Loaded objects live until the end: out of the collector's generations, so full collections stay cheap.
     gc.collect()
     gc.freeze()
-    pending: deque[Any] = deque()
-
-    def texts() -> Iterator[str]:
-        for record in _records(args):
-            pending.append(record)
-            yield record.text
-
     with output_file(args.output) as out, _progress(args) as bar:
-        for entities in predictor.predict_stream(texts()):
-            record = pending.popleft()
-            line = {"text": record.text, "entities": [e.to_dict() for e in entities]}
-            if record.id is not None:
-                line = {"id": record.id, **line}
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            bar.update()
-            if not pending:
-                out.flush()
+        for lines in tag_records(predictor, _records(args)):
+            out.writelines(lines)
+            out.flush()
+            bar.update(len(lines))
     return 0

@@ -16,7 +16,9 @@ def add_parser(commands: Any) -> None:
         description="A FastAPI app on uvicorn (pip install 'bertner[serve]'). Requests that arrive together are "
         "tagged in one batch. Limits answer 413 (body size, texts per request); a malformed request gets 422.",
     )
-    p.add_argument("--model", required=True, help="a run folder, an export folder, or an HF token-classification model")
+    p.add_argument(
+        "--model", required=True, help="a run, export or ensemble folder, or an HF token-classification model"
+    )
     p.add_argument("--host", default=default.host, help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=default.port)
     p.add_argument("--workers", type=int, default=default.workers, help="processes, each with its own model")

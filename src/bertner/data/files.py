@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,25 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def replace_folder(staging: Path, output: Path) -> None:
+    """Rename the finished folder `staging` to `output` (beside it), replacing what `output` held, if anything.
+
+    The old folder is renamed aside first and deleted only once `staging` is in place (put back on failure),
+    so `output` is at every moment either the old folder or the new one, never a mix."""
+    if not output.exists():
+        staging.rename(output)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+    old.rmdir()
+    output.rename(old)
+    try:
+        staging.rename(output)
+    except BaseException:
+        old.rename(output)
+        raise
+    shutil.rmtree(old)
 
 
 def read_json(path: Path, what: str) -> Any:

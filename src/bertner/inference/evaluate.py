@@ -11,7 +11,7 @@ from bertner.evaluation.metrics import Scores, score
 from bertner.evaluation.predictions import PredictionSet
 from bertner.evaluation.report import BootstrapSettings, ReportFiles, write_report
 from bertner.inference.loading import InferenceModel
-from bertner.inference.tagging import tag_words
+from bertner.inference.tagging import TaggingModel, tag_words
 from bertner.model.build import LoadedModel
 
 PREDICTIONS_FILE = "predictions.conll"
@@ -27,7 +27,7 @@ class Evaluation:
 
 
 def evaluate_sentences(
-    model: InferenceModel | LoadedModel, sentences: Sequence[Sentence], batch_size: int = 64, progress: bool = False
+    model: TaggingModel | LoadedModel, sentences: Sequence[Sentence], batch_size: int = 64, progress: bool = False
 ) -> Evaluation:
     """Predict and score. Gold types the model cannot predict are not an error here: the report lists them."""
     if isinstance(model, LoadedModel):

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from bertner.config import Config, DataConfig, ModelConfig
+from bertner.data.encoding import EncodingPlan, encode
 from bertner.data.files import read_json
-from bertner.inference.folders import EXPORT_MANIFEST, HF_CONFIG
+from bertner.inference.folders import ENSEMBLE_MANIFEST, EXPORT_MANIFEST, HF_CONFIG
 from bertner.inference.hf_labels import ModelLabels, read_model_labels
 from bertner.labels import LabelSet, Scheme
 from bertner.model.crf import CRF
-from bertner.model.decode import TaggerScorer, WindowScorer
+from bertner.model.decode import TaggerScorer, WindowScorer, WordScores, score_words
 from bertner.model.layout import LABELS_FILENAME
 from bertner.model.tokenizer import load_tokenizer
 
@@ -58,6 +60,20 @@ class InferenceModel:
     @property
     def types(self) -> tuple[str, ...]:
         return self.labels.types
+
+    def word_scores(
+        self,
+        words: Sequence[Sequence[str]],
+        batch_size: int = 64,
+        progress: bool = False,
+        documents: Sequence[int] | None = None,
+    ) -> WordScores:
+        """Each word's scores in this model's label order, encoded with its own tokenizer and data settings
+        (windows, document context: `documents[s]` is sentence s's document, None: every sentence alone)."""
+        plan = EncodingPlan.for_config(self.config.data, self.tokenizer, self.label_set)
+        windows = encode(plan, words, documents=documents)
+        counts = [len(w) for w in words]
+        return score_words(self.scorer, windows, counts, self.tokenizer.pad_token_id, batch_size, progress)
 
     @classmethod
     def from_loaded(cls, model: LoadedModel, path: str = "") -> InferenceModel:
@@ -125,6 +141,11 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
             raise ValueError(f"threads must be at least 1, not {threads}")
         torch.set_num_threads(threads)
     folder = Path(path)
+    if (folder / ENSEMBLE_MANIFEST).is_file():
+        raise ValueError(
+            f"{folder}: an ensemble folder ({ENSEMBLE_MANIFEST}), not one model, so it cannot be exported; export "
+            "each member and make an ensemble of the exports (bertner ensemble EXPORT1 EXPORT2 ... --output DIR)"
+        )
     if (folder / EXPORT_MANIFEST).is_file():
         if backend == "torch":
             raise ValueError(f"{folder}: an ONNX export runs on onnxruntime only; use --backend onnx or auto")

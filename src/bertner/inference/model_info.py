@@ -15,7 +15,8 @@ from typing import Any
 
 from bertner.evaluation.compare import EPOCH_METRICS_FILE, read_epoch_metrics
 from bertner.inference.folders import EXPORT_MANIFEST
-from bertner.inference.loading import InferenceModel, read_manifest
+from bertner.inference.loading import read_manifest
+from bertner.inference.tagging import TaggingModel
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def _overall(path: Path) -> dict[str, float] | None:
     return {key: overall[key] for key in OVERALL if isinstance(overall.get(key), int | float)}
 
 
-def model_scores(model: InferenceModel) -> dict[str, Any]:
+def model_scores(model: TaggingModel) -> dict[str, Any]:
     """`{"valid": {"precision", "recall", "f1"}, "test": {...}, "best_valid_f1": x, "export": {...}}`, each
     key present only where its file is; all scores in [0, 1]."""
     folder = Path(model.path)

@@ -7,7 +7,7 @@ entity is mapped back to the characters of its first and last word, so that
 `text[entity.start:entity.end] == entity.text` always holds, whatever the tokenizer does to the words.
 
     from bertner import Predictor
-    predictor = Predictor.load("runs/mine")           # a run folder, an export folder or an HF model
+    predictor = Predictor.load("runs/mine")           # a run, export or ensemble folder, or an HF model
     predictor.predict(["Angela Merkel visited Paris ."])
     for entities in predictor.predict_stream(open("big.txt", encoding="utf-8")):  # bounded memory
         ...
@@ -24,8 +24,8 @@ from pathlib import Path
 from bertner.data.segment import Word, segment
 from bertner.data.sentences import split_sentences
 from bertner.evaluation.spans import chunks
-from bertner.inference.loading import InferenceModel, load_inference_model
-from bertner.inference.tagging import tag_words
+from bertner.inference.ensemble_folder import load_tagging_model
+from bertner.inference.tagging import TaggingModel, tag_words
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Predictor:
     batch 1, 84.62 at 8, 84.50 at 16, 84.45 at 64; PyTorch 84.84). On 2 cores 8 to 32 were equally fast.
     """
 
-    model: InferenceModel
+    model: TaggingModel
     batch_size: int = 8
     chunk_size: int = 512
 
@@ -65,11 +65,11 @@ class Predictor:
         batch_size: int = 8,
         chunk_size: int = 512,
     ) -> Predictor:
-        """A predictor on the model at `path`: a run folder, an export folder, or an HF token-classification
-        model (folder or hub id). `backend` is auto, torch or onnx (see inference/loading.py)."""
+        """A predictor on the model at `path`: a run folder, an export folder, an ensemble folder, or an HF
+        token-classification model (folder or hub id). `backend` is auto, torch or onnx (see inference/loading.py)."""
         if batch_size < 1 or chunk_size < 1:
             raise ValueError(f"batch_size and chunk_size must be at least 1, not {batch_size} and {chunk_size}")
-        return cls(load_inference_model(path, backend, threads), batch_size, chunk_size)
+        return cls(load_tagging_model(path, backend, threads), batch_size, chunk_size)
 
     def predict(self, texts: Sequence[str], progress: bool = False) -> list[list[TextEntity]]:
         """The entities of each text, in order of appearance."""

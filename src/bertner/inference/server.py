@@ -44,10 +44,10 @@ from bertner.inference.api_schema import (
 )
 from bertner.inference.batching import MicroBatcher
 from bertner.inference.body_limit import BodyLimit
-from bertner.inference.loading import InferenceModel
 from bertner.inference.model_info import model_scores
 from bertner.inference.predictor import Predictor, TextEntity
 from bertner.inference.serve import SETTINGS_ENV, ServeSettings
+from bertner.inference.tagging import TaggingModel
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class EntityPredictor(Protocol):
     """What the app needs of a Predictor (a test may wrap one to count its calls)."""
 
     @property
-    def model(self) -> InferenceModel: ...
+    def model(self) -> TaggingModel: ...
 
     def predict(self, texts: Sequence[str]) -> list[list[TextEntity]]: ...
 
@@ -90,7 +90,7 @@ def _validation_errors(request: Request, error: RequestValidationError) -> list[
     return errors
 
 
-def _model_info(model: InferenceModel, settings: ServeSettings) -> ModelInfo:
+def _model_info(model: TaggingModel, settings: ServeSettings) -> ModelInfo:
     return ModelInfo(
         name=Path(model.path).name or model.path,
         kind=model.kind,

@@ -1,4 +1,4 @@
-"""Words -> IOB2 tags with any backend: windows, batching and decoding shared (model/decode.py).
+"""Words -> IOB2 tags with any model: one model on any backend, or an ensemble; decoding shared (model/decode.py).
 
 Raw-text prediction and evaluation both come through here; nothing in this module imports the training
 or report stack.
@@ -8,12 +8,54 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
+from bertner.config import Config
 from bertner.data.alignment import IGNORE
-from bertner.data.encoding import EncodingPlan, encode
-from bertner.inference.loading import InferenceModel
-from bertner.labels import Scheme, to_iob2
-from bertner.model.decode import predict_words
+from bertner.inference.hf_labels import ModelLabels
+from bertner.labels import LabelSet, Scheme, to_iob2
+from bertner.model.decode import WordScores, decode_words, word_loss
+
+
+class TaggingModel(Protocol):
+    """What tagging, evaluation, the Predictor and the server need of a model.
+
+    Two kinds: one model on one backend (`InferenceModel`, inference/loading.py) and an ensemble of them
+    (`EnsembleModel`, inference/ensemble.py). Each gives per-word scores in the order of `labels`; decoding,
+    the loss and the conversion to IOB2 are done here, the same for both.
+    """
+
+    @property
+    def labels(self) -> ModelLabels:
+        """The model's tags in id order, and their scheme (predictions are converted to IOB2 from it)."""
+
+    @property
+    def types(self) -> tuple[str, ...]: ...
+
+    @property
+    def config(self) -> Config:
+        """Its settings; `config.data` says how labelled files are read for it."""
+
+    @property
+    def kind(self) -> str:
+        """`run`, `export`, `hf` or `ensemble`."""
+
+    @property
+    def path(self) -> str:
+        """Where it was loaded from (a folder or an HF hub id)."""
+
+    @property
+    def backend(self) -> str:
+        """`torch` or `onnx` (an ensemble's distinct members' backends joined by `+`)."""
+
+    def word_scores(
+        self,
+        words: Sequence[Sequence[str]],
+        batch_size: int = 64,
+        progress: bool = False,
+        documents: Sequence[int] | None = None,
+    ) -> WordScores:
+        """Each word's scores, `len(words[s])` rows for sentence s; `documents` as in `tag_words`."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +68,7 @@ class TaggedWords:
 
 
 def tag_words(
-    model: InferenceModel,
+    model: TaggingModel,
     words: Sequence[Sequence[str]],
     batch_size: int = 64,
     progress: bool = False,
@@ -40,24 +82,15 @@ def tag_words(
 
     The loss is taken only for a model whose labels are IOB2 (gold tags name its labels directly).
     """
-    label_set = model.label_set
-    plan = EncodingPlan.for_config(model.config.data, model.tokenizer, label_set)
-    windows = encode(plan, words, documents=documents)
-    ids = label_set.label2id
-    gold_ids = None
+    scores = model.word_scores(words, batch_size, progress, documents)
+    result = decode_words(scores, batch_size)
+    label_set = LabelSet(model.labels.tags)
+    loss = None
     if gold is not None and model.labels.scheme is Scheme.IOB2:
-        gold_ids = [[ids.get(tag, IGNORE) for tag in row] for row in gold]
-    result = predict_words(
-        model.scorer,
-        windows,
-        [len(w) for w in words],
-        model.tokenizer.pad_token_id,
-        batch_size,
-        progress,
-        gold_ids,
-    )
+        ids = label_set.label2id
+        loss = word_loss(scores, [[ids.get(tag, IGNORE) for tag in row] for row in gold])
     labels = label_set.labels
     tags = [[labels[i] for i in row] for row in result.label_ids]
     if model.labels.scheme is not Scheme.IOB2:
         tags = [to_iob2(row, model.labels.scheme) for row in tags]
-    return TaggedWords(tuple(tuple(row) for row in tags), result.confidences, result.loss)
+    return TaggedWords(tuple(tuple(row) for row in tags), result.confidences, loss)
