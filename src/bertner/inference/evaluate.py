@@ -33,9 +33,7 @@ def evaluate_sentences(
     if isinstance(model, LoadedModel):
         model = InferenceModel.from_loaded(model)
     gold = [s.tags for s in sentences]
-    tagged = tag_words(
-        model, [s.words for s in sentences], batch_size, progress, gold, [s.document for s in sentences]
-    )
+    tagged = tag_words(model, [s.words for s in sentences], batch_size, progress, gold, [s.document for s in sentences])
     return Evaluation(sentences, tagged.tags, score(gold, tagged.tags), model.types, tagged.loss)
 
 
