@@ -122,7 +122,7 @@ def _run_ray(args: argparse.Namespace) -> int:
     if not todo:
         print(f"nothing to tag: all {len(files)} files have their output in {args.output}")
         return 0
-    start, texts, workers = time.perf_counter(), 0, set()
+    start, texts, workers = time.perf_counter(), 0, set[str]()
     with ray_cluster(args.address):
         for done in tag_corpus(todo, options, args.actors, progress=not args.quiet):
             texts, workers = texts + done.texts, workers | {done.worker}
