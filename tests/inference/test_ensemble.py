@@ -264,6 +264,17 @@ def test_copied_members_live_inside_the_folder(
     assert _tag(folder, sentences).tags == expected.tags
 
 
+def test_an_earlier_ensemble_is_replaced_whole(runs: dict[str, Path], tmp_path: Path) -> None:
+    output = tmp_path / "ensemble"
+    make_ensemble([str(runs["plain0"]), str(runs["plain1"])], output, copy=True)
+    make_ensemble([str(runs["crf0"]), str(runs["crf1"])], output)
+    manifest = read_ensemble_manifest(output)
+    assert not manifest.copied
+    assert [m.source for m in manifest.members] == [str(runs[name].resolve()) for name in ("crf0", "crf1")]
+    assert sorted(p.name for p in output.iterdir()) == [ENSEMBLE_MANIFEST]
+    assert [p.name for p in tmp_path.iterdir()] == ["ensemble"]
+
+
 def test_a_member_with_other_labels_is_refused_by_name_and_nothing_is_written(
     tiny_bert: Path, runs: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -19,18 +19,12 @@ def add_parser(commands: Any) -> None:
     p.add_argument("members", nargs="+", help="two or more run folders, export folders or HF models")
     p.add_argument("--output", required=True, type=Path, help="the ensemble folder (new, empty, or an earlier one)")
     p.add_argument("--copy", action="store_true", help="copy the members' model files into the folder")
-    p.add_argument(
-        "--backend",
-        choices=["auto", "torch", "onnx"],
-        default="auto",
-        help="how each member is loaded to check it (evaluate and predict choose again when they load it)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
     from bertner.inference.ensemble_write import make_ensemble
 
-    written = make_ensemble(args.members, args.output, copy=args.copy, backend=args.backend)
+    written = make_ensemble(args.members, args.output, copy=args.copy)
     manifest = written.manifest
     how = "copied into it" if manifest.copied else "referenced by absolute path"
     decoding = "mean emissions and CRF scores, Viterbi" if written.viterbi else "mean word probabilities"

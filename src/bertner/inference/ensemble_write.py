@@ -81,17 +81,18 @@ def _copy_member(source: Path, target: Path) -> None:
             shutil.copytree(path, target / path.name)
 
 
-def make_ensemble(sources: Sequence[str], output: Path, copy: bool = False, backend: str = "auto") -> EnsembleWritten:
+def make_ensemble(sources: Sequence[str], output: Path, copy: bool = False) -> EnsembleWritten:
     """Write an ensemble of the models at `sources` (run folders, export folders, HF models) to `output`.
 
-    Every member is loaded first (on `backend`), so that one that is missing, damaged, or whose labels are not
-    the first member's is a ValueError naming it, and nothing is written. `output` must not exist, be empty,
-    or hold an earlier ensemble (replaced). Without `copy` the manifest references the members by absolute
-    path (they must stay where they are); with it their model files are copied into `output/members/`.
+    Every member is loaded first (as `auto` loads it: an export on onnxruntime, others on PyTorch), so that
+    one that is missing, damaged, or whose labels are not the first member's is a ValueError naming it, and
+    nothing is written. `output` must not exist, be empty, or hold an earlier ensemble (replaced). Without
+    `copy` the manifest references the members by absolute path (they must stay where they are); with it their
+    model files are copied into `output/members/`.
     """
     _check_sources(sources, output, copy)
     check_output(output)
-    members = [load_inference_model(source, backend) for source in sources]
+    members = [load_inference_model(source) for source in sources]
     ensemble = EnsembleModel.of(members, str(output))
     manifest = EnsembleManifest(
         _entries(sources, [member.kind for member in members], copy),
