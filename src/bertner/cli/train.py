@@ -17,7 +17,7 @@ from bertner.cli.options import (
     probability,
     report_options,
 )
-from bertner.config import LOSS_NORMALIZATIONS, load_config
+from bertner.config import AUGMENT_METHODS, LOSS_NORMALIZATIONS, load_config
 
 logger = logging.getLogger("bertner")
 
@@ -59,6 +59,7 @@ def add_parser(commands: Any) -> None:
         help="batch sentences of similar length together instead of at random (default: off)",
     )
     _add_model_options(p)
+    _add_augment_options(p)
     p.add_argument("--limit-train", type=positive_int, help="use only the first N training sentences")
     p.add_argument("--limit-eval", type=positive_int, help="use only the first N valid and test sentences")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
@@ -86,6 +87,36 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-alpha", type=positive_int)
     p.add_argument("--lora-dropout", type=probability)
     p.add_argument("--lora-targets", help="comma-separated module names (default: per architecture)")
+
+
+def _augment_methods(text: str) -> list[str]:
+    """`mention,token` -> ["mention", "token"]; `none` -> [] (turns off what a config file asks for)."""
+    if text.strip() == "none":
+        return []
+    methods = [method.strip() for method in text.split(",")]
+    unknown = [method for method in methods if method not in AUGMENT_METHODS]
+    if unknown or len(set(methods)) != len(methods):
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(AUGMENT_METHODS)} (each once), or none; not {text!r}"
+        )
+    return methods
+
+
+def _add_augment_options(p: argparse.ArgumentParser) -> None:
+    """Training-data augmentation (issue 11), made afresh each epoch; each is also a [train] key."""
+    p.add_argument(
+        "--augment",
+        type=_augment_methods,
+        metavar="mention,token|none",
+        help="augment the training data each epoch: mention replacement, label-wise token replacement",
+    )
+    p.add_argument("--augment-ratio", type=positive_float, help="augmented sentences per training sentence (1)")
+    p.add_argument(
+        "--augment-probability",
+        type=positive_float,
+        help="chance that each mention or word of a copy is replaced, in (0, 1] (0.3)",
+    )
+    p.add_argument("--augment-seed", type=non_negative_int, help="seed of the augmentation (default: --seed)")
 
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -121,6 +152,10 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "loss_normalization": args.loss_normalization,
             "packing": args.packing,
             "group_by_length": args.group_by_length,
+            "augment": args.augment,
+            "augment_ratio": args.augment_ratio,
+            "augment_probability": args.augment_probability,
+            "augment_seed": args.augment_seed,
         },
     }
 

@@ -47,6 +47,7 @@ from bertner.model.decode import TaggerScorer, predict_words
 from bertner.model.freezing import count_parameters
 from bertner.model.packing import packing_supported
 from bertner.model.tagger import Tagger
+from bertner.training.augmentation import AugmentEachEpoch, augmented_dataset, with_augment_seed
 from bertner.training.callbacks import METRICS_FILENAME, EpochHook, EpochHookCallback, EpochMetricsWriter
 from bertner.training.lock import RunLock
 from bertner.training.sampler import ShuffledGroupsSampler
@@ -314,6 +315,7 @@ def _train(
 ) -> TrainResult:
     from torch.utils.tensorboard import SummaryWriter
 
+    config = with_augment_seed(config)
     torch.manual_seed(config.train.seed)
     tagger, tokenizer = build_tagger(config.model, corpus.label_set, encoder_cache, trust_remote_code)
     tagger.packing = config.train.packing and packing_supported(tagger.encoder.config)
@@ -325,17 +327,19 @@ def _train(
     )
     plan = EncodingPlan.for_config(config.data, tokenizer, corpus.label_set)
     train_windows = encode_sentences(plan, corpus.train, corpus.label_set)
+    augmented = augmented_dataset(config, corpus.train, train_windows, plan, corpus.label_set)
     eval_set = EvalSet(corpus.valid, encode_sentences(plan, corpus.valid, corpus.label_set))
     callbacks = [
         EpochMetricsWriter(run_dir / METRICS_FILENAME),
         EarlyStoppingCallback(early_stopping_patience=config.train.patience),
         TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))),
         *([EpochHookCallback(on_epoch)] if on_epoch is not None else []),
+        *([AugmentEachEpoch(augmented)] if augmented is not None else []),
     ]
     trainer = NerTrainer(
         model=tagger,
         args=training_arguments(config, run_dir / CHECKPOINTS_DIR, progress),
-        train_dataset=WindowDataset(train_windows),
+        train_dataset=augmented if augmented is not None else WindowDataset(train_windows),
         eval_dataset=WindowDataset(eval_set.windows),
         data_collator=Collator(tokenizer.pad_token_id),
         processing_class=tokenizer,
