@@ -77,7 +77,7 @@ def test_each_epoch_has_its_own_copies_after_the_training_windows_and_the_same_l
     original = encode_sentences(plan, tiny_train, label_set)
     assert len(dataset) == len(original) + math.floor(1.5 * len(dataset.candidates) + 0.5)
 
-    epochs = {}
+    epochs: dict[int, list[Window]] = {}
     for epoch in (0, 1, 0):
         dataset.use_epoch(epoch)
         assert len(dataset) == len(dataset.windows)

@@ -10,6 +10,12 @@ A copy is encoded in its original's place (data/augment.py `AugmentRound.version
 context` it gets document context from around its original. Only sentences that fit one window are copied,
 and a copy that no longer does (a longer mention pushed it past `max_length`) gives way to its original
 for that epoch: the number of windows stays the same every epoch.
+
+The rest of training is as without augmentation: the collator and packing see windows; the divisor of
+`loss_normalization = "corpus"` is computed from the training windows alone, so the loss has the scale
+it has without augmentation; length-grouped samplers read the lengths once, with epoch 0's copies (later
+copies differ in length by a replaced mention or word); every process of a data-parallel run makes the
+same copies, as they depend only on the seed and the epoch.
 """
 
 from __future__ import annotations
