@@ -7,6 +7,7 @@ import itertools
 import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,20 @@ def test_two_identical_members_give_the_members_predictions(
     assert together.tags == alone.tags
     for got, expected in zip(together.confidences, alone.confidences, strict=True):
         assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_each_member_sees_the_document_context_its_own_config_asks_for(
+    runs: dict[str, Path], sentences: list[Sentence], tmp_path: Path
+) -> None:
+    model = load_model(runs["plain0"])
+    context = replace(model.config, data=replace(model.config.data, context=24))
+    save_model(replace(model, config=context), tmp_path / "context")
+    ensemble = load_tagging_model(make_ensemble([str(tmp_path / "context")] * 2, tmp_path / "ensemble").output)
+    member = load_inference_model(tmp_path / "context")
+    words, documents = [s.words for s in sentences], [s.document for s in sentences]
+    in_documents = tag_words(member, words, documents=documents).tags
+    assert in_documents != tag_words(member, words).tags, "context must change the member's predictions"
+    assert tag_words(ensemble, words, documents=documents).tags == in_documents
 
 
 def _bias_run(tiny_bert: Path, folder: Path, logits: dict[str, float]) -> Path:
