@@ -45,13 +45,18 @@ def test_the_batches_are_hfs_length_grouped_batches_in_another_order(count: int,
         assert ours_longest != sorted(ours_longest, reverse=True)
 
 
-def test_each_epoch_draws_a_new_order() -> None:
+def test_each_epoch_draws_a_new_order_from_the_seed_alone() -> None:
     rng = random.Random(1)
-    sampler = ShuffledGroupsSampler([rng.randint(1, 50) for _ in range(200)], 8)
-    torch.manual_seed(0)
-    first, second = list(sampler), list(sampler)
+    lengths = [rng.randint(1, 50) for _ in range(200)]
+    sampler = ShuffledGroupsSampler(lengths, 8, seed=3)
+    first, second = list(sampler), list(sampler)  # an iteration moves on to the next epoch
     assert len(sampler) == 200 and sorted(first) == sorted(second) == list(range(200))
     assert first != second
+    again = ShuffledGroupsSampler(lengths, 8, seed=3)
+    torch.manual_seed(99)  # torch's global generator plays no part: every process draws the same order
+    again.set_epoch(1)
+    assert list(again) == second
+    assert list(ShuffledGroupsSampler(lengths, 8, seed=4)) != first
 
 
 @pytest.mark.parametrize("shuffle", [True, False])

@@ -21,9 +21,29 @@ from bertner.config import AUGMENT_METHODS, LOSS_NORMALIZATIONS, load_config
 
 logger = logging.getLogger("bertner")
 
+_DATA_PARALLEL = """\
+data-parallel training (DDP through the HF Trainer: gloo on CPU, NCCL on GPUs):
+  one node, N processes (one per GPU, or N CPU processes):
+    torchrun --standalone --nproc_per_node N -m bertner train --data DIR --output RUN ...
+    accelerate launch --num_processes N [--cpu] -m bertner train --data DIR --output RUN ...
+  M nodes: the same command on every node, RUN on a file system that all of them see:
+    torchrun --nnodes M --nproc_per_node N --rdzv-backend c10d --rdzv-endpoint HOST:29500 --rdzv-id JOB \\
+        -m bertner train --data DIR --output RUN ...
+  --batch-size is per process: the global batch is batch-size x processes (bertner multiplies, it does
+  not divide). 2 processes with --batch-size 8 train with the batch of 1 process with --batch-size 16.
+  Rank 0 writes RUN (lock, checkpoints, metrics.jsonl, the model), scores valid and test and prints; the
+  other processes print nothing. --resume works the same way.
+"""
+
 
 def add_parser(commands: Any) -> None:
-    p = commands.add_parser("train", help="fine-tune an encoder on a CoNLL dataset, then score valid and test")
+    p = commands.add_parser(
+        "train",
+        help="fine-tune an encoder on a CoNLL dataset, then score valid and test",
+        description="Fine-tune an encoder on a CoNLL dataset, then score valid and test.",
+        epilog=_DATA_PARALLEL,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--data", required=True, help="a folder with train/valid/test CoNLL files, or hf:owner/name")
     p.add_argument("--output", required=True, type=Path, help="run folder for checkpoints, metrics and the model")
     p.add_argument("--config", type=Path, help="a TOML file with [data], [model] and [train] tables")
@@ -31,7 +51,9 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--encoder-cache", type=Path, help="where mpnet-base is assembled (default ~/.cache/bertner)")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--lr", type=positive_float)
-    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument(
+        "--batch-size", type=positive_int, help="sentences per training batch per process (global: x processes)"
+    )
     p.add_argument("--weight-decay", type=non_negative_float)
     p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--alignment", choices=["first", "all"], help="label the first sub-token or all (B->I)")
@@ -164,8 +186,12 @@ def run(args: argparse.Namespace) -> int:
     from bertner.data.corpus import load_corpus
     from bertner.inference.evaluate import evaluate_sentences, write_evaluation
     from bertner.model.build import load_model
+    from bertner.training.distributed import current_processes
     from bertner.training.trainer import train_model
 
+    processes = current_processes()
+    if not processes.is_main:  # under torchrun: rank 0 logs and prints for the run
+        logger.setLevel(logging.WARNING)
     config = load_config(args.config, _train_overrides(args))
     corpus = load_corpus(args.data, config.data)
     logger.info(
@@ -184,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
         encoder_cache=args.encoder_cache,
         trust_remote_code=args.trust_remote_code,
     )
+    if not processes.is_main:
+        return 0
     print(
         f"trained in {result.train_seconds / 60:.1f} min; best valid F1 {result.best_valid_f1 * 100:.2f}; "
         f"{result.trainable_parameters:,} of {result.total_parameters:,} parameters trained"

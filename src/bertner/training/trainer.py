@@ -49,8 +49,19 @@ from bertner.model.packing import packing_supported
 from bertner.model.tagger import Tagger
 from bertner.training.augmentation import AugmentEachEpoch, augmented_dataset, with_augment_seed
 from bertner.training.callbacks import METRICS_FILENAME, EpochHook, EpochHookCallback, EpochMetricsWriter
-from bertner.training.lock import RunLock
-from bertner.training.sampler import ShuffledGroupsSampler
+from bertner.training.distributed import (
+    ONE_PROCESS,
+    Processes,
+    current_processes,
+    folder_lock,
+    from_main,
+    gather_in_order,
+    local_main_first,
+    shard,
+    shard_windows,
+    wait_for_everyone,
+)
+from bertner.training.sampler import length_grouped_sampler
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +69,10 @@ __all__ = ["CHECKPOINTS_DIR", "TENSORBOARD_DIR", "TrainResult", "train_model"]
 
 TENSORBOARD_DIR = "tensorboard"
 # What the Trainer writes into a checkpoint folder; trainer_state.json comes last (Trainer._save_checkpoint).
-_CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json")
+_CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json")
+# One process writes rng_state.pth; under DDP each rank writes its own rng_state_{rank}.pth, and a rank whose
+# file is missing resumes with fresh RNG (the Trainer warns), so one RNG file of either kind is enough.
+_RNG_FILES = ("rng_state.pth", "rng_state_*.pth")
 
 
 class WindowDataset(torch.utils.data.Dataset):
@@ -115,12 +129,16 @@ class NerTrainer(Trainer):
         self.shuffle_length_groups = shuffle_length_groups
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
-        """HF's sampler, or with `shuffle_length_groups` its length-grouped batches in random order."""
-        if not (self.shuffle_length_groups and self.args.train_sampling_strategy == "group_by_length"):
+        """HF's random sampler, or length-grouped batches (in random order with `shuffle_length_groups`) drawn
+        from the data seed and the epoch and grouped by the global batch, the same on every process
+        (training/sampler.py). Accelerate gives each process its share of the batches."""
+        if self.args.train_sampling_strategy != "group_by_length":
             return super()._get_train_sampler(train_dataset)
         dataset: Any = self.train_dataset if train_dataset is None else train_dataset
         lengths = [len(window.input_ids) for window in dataset.windows]
-        return ShuffledGroupsSampler(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
+        args = self.args
+        global_batch = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+        return length_grouped_sampler(lengths, global_batch, args.data_seed or 0, self.shuffle_length_groups)
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -162,15 +180,18 @@ class NerTrainer(Trainer):
     ) -> dict[str, float]:
         started = time.monotonic()
         tokenizer: Any = self.processing_class
+        # Data parallel: each process decodes its share of the sentences, and every process scores all of them.
+        processes = Processes(self.args.process_index, self.args.world_size)
+        own = shard(len(self.eval_set.sentences), processes)
         predictions = predict_words(
             TaggerScorer(cast(Tagger, self.model), self.bf16_eval),
-            self.eval_set.windows,
-            [len(s.words) for s in self.eval_set.sentences],
+            shard_windows(self.eval_set.windows, own),
+            [len(s.words) for s in self.eval_set.sentences[own.start : own.stop]],
             tokenizer.pad_token_id,
             self.args.per_device_eval_batch_size,
         )
         labels = self.label_set.labels
-        predicted = [[labels[i] for i in row] for row in predictions.label_ids]
+        predicted = [[labels[i] for i in row] for row in gather_in_order(predictions.label_ids, processes)]
         scores = score([s.tags for s in self.eval_set.sentences], predicted)
         metrics = {
             f"{metric_key_prefix}_precision": scores.overall.precision,
@@ -184,15 +205,20 @@ class NerTrainer(Trainer):
         return metrics
 
 
-def positions_per_batch(windows: Sequence[Window], batch_size: int, crf: bool) -> float:
+def positions_per_batch(windows: Sequence[Window], batch_size: int, crf: bool, processes: int = 1) -> float:
     """The mean number of positions a full training batch's loss is taken over: labelled sub-tokens, or with a
     CRF owned words. It is the divisor of `loss_normalization = "corpus"`, and makes that loss equal the
-    batch-mean loss on a batch of average make-up."""
+    batch-mean loss on a batch of average make-up.
+
+    With data parallelism the batch is the global one, `batch_size` (per process) x `processes`, and each
+    process divides by 1/`processes` of its count: DDP averages the processes' gradients, so a step's gradient
+    is then the global batch's summed loss over the global batch's count, as in one process with that batch.
+    """
     if crf:
         total = sum(sum(window.word_starts()) for window in windows)
     else:
         total = sum(sum(1 for label in window.labels or () if label != IGNORE) for window in windows)
-    return total / max(len(windows), 1) * min(batch_size, len(windows))
+    return total / max(len(windows), 1) * min(batch_size * processes, len(windows)) / processes
 
 
 @dataclass(frozen=True)
@@ -248,6 +274,8 @@ def _is_whole(checkpoint: Path) -> bool:
     """Whether every file the Trainer writes into a checkpoint is there, and its state and weights are readable."""
     if not all((checkpoint / name).is_file() for name in _CHECKPOINT_FILES):
         return False
+    if not any(path.is_file() for pattern in _RNG_FILES for path in checkpoint.glob(pattern)):
+        return False
     try:
         json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
         safetensors_shapes(checkpoint / "model.safetensors")
@@ -283,12 +311,16 @@ def train_model(
     `on_epoch(epoch, valid_f1)` is called after each epoch's evaluation; an exception it raises stops training
     and propagates, with the lock released and the folder left marked incomplete (a search's pruner uses it).
 
+    Under `torchrun` or `accelerate launch` every process calls this (training/distributed.py): rank 0 alone
+    locks and writes `run_dir`, and every process returns once it has saved the model.
+
     Raises:
         RunFolderBusyError: another live process is training into `run_dir`.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(run_dir):
-        return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code, on_epoch)
+    processes = current_processes()
+    with folder_lock(run_dir, processes):
+        return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code, on_epoch, processes)
 
 
 def _mark_started(run_dir: Path, config: Config, label_set: LabelSet) -> None:
@@ -312,12 +344,14 @@ def _train(
     encoder_cache: Path | None,
     trust_remote_code: bool,
     on_epoch: EpochHook | None = None,
+    processes: Processes = ONE_PROCESS,
 ) -> TrainResult:
     from torch.utils.tensorboard import SummaryWriter
 
     config = with_augment_seed(config)
     torch.manual_seed(config.train.seed)
-    tagger, tokenizer = build_tagger(config.model, corpus.label_set, encoder_cache, trust_remote_code)
+    with local_main_first(processes):  # an encoder assembled on first use is assembled once per node
+        tagger, tokenizer = build_tagger(config.model, corpus.label_set, encoder_cache, trust_remote_code)
     tagger.packing = config.train.packing and packing_supported(tagger.encoder.config)
     if config.train.packing and not tagger.packing:
         logger.info("packing: not supported for this encoder (model/packing.py); batches are padded")
@@ -329,10 +363,18 @@ def _train(
     train_windows = encode_sentences(plan, corpus.train, corpus.label_set)
     augmented = augmented_dataset(config, corpus.train, train_windows, plan, corpus.label_set)
     eval_set = EvalSet(corpus.valid, encode_sentences(plan, corpus.valid, corpus.label_set))
+    # Rank 0 alone writes metrics.jsonl and TensorBoard logs (training/distributed.py).
+    writers = (
+        [
+            EpochMetricsWriter(run_dir / METRICS_FILENAME),
+            TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))),
+        ]
+        if processes.is_main
+        else []
+    )
     callbacks = [
-        EpochMetricsWriter(run_dir / METRICS_FILENAME),
+        *writers,
         EarlyStoppingCallback(early_stopping_patience=config.train.patience),
-        TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))),
         *([EpochHookCallback(on_epoch)] if on_epoch is not None else []),
         *([AugmentEachEpoch(augmented)] if augmented is not None else []),
     ]
@@ -349,19 +391,22 @@ def _train(
         bf16_eval=config.train.bf16,
         crf_lr=config.train.crf_lr,
         loss_normalizer=(
-            positions_per_batch(train_windows, config.train.batch_size, config.model.crf)
+            positions_per_batch(train_windows, config.train.batch_size, config.model.crf, processes.count)
             if config.train.loss_normalization == "corpus"
             else None
         ),
         shuffle_length_groups=config.train.shuffle_length_groups,
     )
-    _mark_started(run_dir, config, corpus.label_set)
+    if processes.is_main:
+        _mark_started(run_dir, config, corpus.label_set)
     started = time.monotonic()
-    checkpoint = last_whole_checkpoint(run_dir / CHECKPOINTS_DIR) if resume else None
+    checkpoint = from_main(processes, lambda: last_whole_checkpoint(run_dir / CHECKPOINTS_DIR)) if resume else None
     if resume and checkpoint is None:
         logger.warning("--resume: no checkpoint in %s; training from the start", run_dir / CHECKPOINTS_DIR)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
     elapsed = time.monotonic() - started
-    save_model(LoadedModel(tagger, tokenizer, corpus.label_set, config), run_dir)
+    if processes.is_main:
+        save_model(LoadedModel(tagger, tokenizer, corpus.label_set, config), run_dir)
+    wait_for_everyone(processes)  # no rank returns (and loads the model) before it is saved
     best = trainer.state.best_metric if trainer.state.best_metric is not None else float("nan")
     return TrainResult(run_dir, float(best), float(trainer.state.epoch or 0), elapsed, counts.trainable, counts.total)
