@@ -10,28 +10,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from bertner.cli import main
-from bertner.config import Config, ModelConfig
 from bertner.inference.corpus_files import corpus_files, pending
 from bertner.inference.ray_engine import PredictorOptions, import_ray, ray_cluster, tag_corpus
 from bertner.labels import LabelSet
-from bertner.model.build import LoadedModel, build_tagger, save_model
+from tiny_models import write_random_run
 
+LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 CHUNK = "5"  # texts per Predictor.predict call: small, so that files span several chunks
 
 
 @pytest.fixture(scope="module")
 def random_run(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained tiny tagger with a CRF: random weights tag many entities, with scores of every size."""
-    labels = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
-    config = ModelConfig(encoder=str(tiny_bert), crf=True)
-    torch.manual_seed(0)
-    tagger, tokenizer = build_tagger(config, labels)
-    folder = tmp_path_factory.mktemp("random-run")
-    save_model(LoadedModel(tagger.eval(), tokenizer, labels, Config(model=config)), folder)
-    return folder
+    """An untrained tiny tagger with a CRF: its random scores tag many entities, with probabilities of every size."""
+    return write_random_run(tiny_bert, tmp_path_factory.mktemp("random-run"), LABELS, crf=True, head_std=1.0)
 
 
 @pytest.fixture(scope="module")

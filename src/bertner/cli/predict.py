@@ -126,8 +126,9 @@ def _run_ray(args: argparse.Namespace) -> int:
     with ray_cluster(args.address):
         for done in tag_corpus(todo, options, args.actors, progress=not args.quiet):
             texts, workers = texts + done.texts, workers | {done.worker}
+    actors = f"{len(workers)} actor" + ("s" if len(workers) > 1 else "")
     print(
-        f"tagged {len(todo)} files ({texts} texts) on {len(workers)} actors in {time.perf_counter() - start:.1f} s "
+        f"tagged {len(todo)} files ({texts} texts) with {actors} in {time.perf_counter() - start:.1f} s "
         f"into {args.output}; {len(files) - len(todo)} skipped, their output was complete"
     )
     return 0
