@@ -103,17 +103,26 @@ def _write_record(run_dir: Path, trial: optuna.Trial, state: str, **extra: Any) 
     write_text_atomic(run_dir / TRIAL_RECORD, json.dumps(record, indent=2) + "\n")
 
 
+class _Corpora:
+    """The corpus of each data config a trial asks for, read once per process."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.read: dict[DataConfig, Corpus] = {}
+
+    def get(self, data: DataConfig) -> Corpus:
+        if data not in self.read:
+            self.read[data] = load_corpus(self.source, data)
+        return self.read[data]
+
+
 class _Objective:
-    """Trains one trial; the corpus of each data config is read once per process."""
+    """Trains one trial."""
 
-    def __init__(self, space: SearchSpace, settings: SearchSettings, budget: Budget, worker: str) -> None:
-        self.space, self.settings, self.budget, self.worker = space, settings, budget, worker
-        self.corpora: dict[DataConfig, Corpus] = {}
-
-    def _corpus(self, data: DataConfig) -> Corpus:
-        if data not in self.corpora:
-            self.corpora[data] = load_corpus(self.settings.data, data)
-        return self.corpora[data]
+    def __init__(
+        self, space: SearchSpace, settings: SearchSettings, budget: Budget, worker: str, corpora: _Corpora
+    ) -> None:
+        self.space, self.settings, self.budget, self.worker, self.corpora = space, settings, budget, worker, corpora
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr(WORKER_ATTR, self.worker)
@@ -140,7 +149,7 @@ class _Objective:
         try:
             result = train_model(
                 config,
-                self._corpus(config.data),
+                self.corpora.get(config.data),
                 run_dir,
                 progress=self.settings.progress,
                 encoder_cache=self.settings.encoder_cache,
@@ -169,6 +178,8 @@ def run_search(
 ) -> SearchSummary:
     """Run trials until the study holds `settings.trials` complete or pruned ones (or `timeout`), then write the
     tables, the plot and best.toml into the output folder. `pruner` replaces `settings.pruner`'s."""
+    corpora = _Corpora(settings.data)
+    corpora.get(space.trial_config({}).data)  # a bad --data is refused before a study or trial is made
     settings.output.mkdir(parents=True, exist_ok=True)
     study = open_study(
         space,
@@ -187,7 +198,7 @@ def run_search(
             logger.info("study %r already holds its %d trials", study.study_name, settings.trials)
         else:
             study.optimize(
-                _Objective(space, settings, budget, worker.name),
+                _Objective(space, settings, budget, worker.name, corpora),
                 timeout=settings.timeout,
                 catch=(SurplusTrial,),
                 callbacks=[_stop_when_spent(budget, settings.output)],

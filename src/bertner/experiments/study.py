@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from sqlalchemy.exc import ArgumentError, OperationalError
+
 from bertner.data.files import read_json, write_text_atomic
 from bertner.experiments.space import SearchSpace
 from bertner.training.lock import LOCK_FILENAME, RunFolderBusyError, RunLock
@@ -74,7 +76,6 @@ def default_storage(output: Path) -> str:
 def shown_url(url: str) -> str:
     """The storage URL without its password, for files and messages."""
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
 
     try:
         return make_url(url).render_as_string(hide_password=True)
@@ -105,6 +106,8 @@ def _storage(url: str, heartbeat_seconds: int, retry: RetryHeartbeatStaleTrialCa
             )
         except ImportError as error:
             raise ImportError(f"--storage {shown}: the database driver is not installed ({error})") from error
+        except OperationalError as error:
+            raise ValueError(f"--storage {shown}: cannot open the database ({error.orig})") from error
 
 
 def _check_space(study: optuna.Study, space: SearchSpace) -> None:
@@ -159,8 +162,12 @@ def open_study(
 
 
 def claim_output(output: Path, study: optuna.Study, storage_url: str) -> None:
-    """Record in OUTPUT/search.json that `study` owns OUTPUT/trials/, refusing any other study."""
-    claim = {"study_name": study.study_name, "storage": shown_url(storage_url)}
+    """Record in OUTPUT/search.json that `study` owns OUTPUT/trials/, refusing any other study.
+
+    The default storage is recorded by its file name alone, so that the folder can be moved with its study.
+    """
+    own = storage_url == default_storage(output)
+    claim = {"study_name": study.study_name, "storage": STUDY_FILE if own else shown_url(storage_url)}
     path = output / CLAIM_FILE
     if path.is_file():
         previous = read_json(path, "the search's study")
