@@ -57,3 +57,11 @@ def test_searching_the_budget_setting_is_refused(tmp_path: Path, capsys: pytest.
     argv = ["search", str(space), "--data", str(tmp_path), "--output", str(tmp_path / "out"), "--trials", "2"]
     assert main([*argv, "--epochs", "1"]) == 2
     assert "train.epochs is searched, so it cannot also be set on the command line" in capsys.readouterr().err
+
+
+def test_the_pruner_choices_are_the_pruners_the_search_makes() -> None:
+    from bertner.cli.search import _PRUNERS
+    from bertner.experiments.search import PRUNERS, make_pruner
+
+    assert _PRUNERS == PRUNERS  # the CLI lists them without importing optuna
+    assert [type(make_pruner(name)).__name__ for name in PRUNERS] == ["MedianPruner", "HyperbandPruner", "NopPruner"]
