@@ -137,3 +137,15 @@ def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
         import_ray()
     with pytest.raises(ImportError, match=r"bertner\[ray\]"), ray_cluster():
         pass
+
+
+def test_a_program_connected_to_ray_keeps_its_connection_and_is_told_when_an_address_is_not_joined(
+    local_ray: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    import ray
+
+    context = ray.get_runtime_context()
+    with ray_cluster("127.0.0.1:1"):
+        assert ray.get_runtime_context().get_node_id() == context.get_node_id()
+    assert ray.is_initialized()
+    assert "already connected to Ray, so not joining 127.0.0.1:1" in caplog.text

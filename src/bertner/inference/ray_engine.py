@@ -11,6 +11,9 @@ pool of actors (`ActorPoolStrategy`), each holding one `Predictor` loaded once i
 parses a file's lines as plain `predict` does (data/textinput.py), tags them in the same chunks through the
 same code (inference/tagged_lines.py) and writes the file's output atomically, so the lines are the ones
 plain `predict` writes for that file, in input order, and an output file that exists is complete.
+Not `read_text` or `read_json`: `read_text` splits lines with `str.splitlines` (on `\x0b`, U+2028, ... too,
+so output line N would not be input line N), and `read_json` puts ids into Arrow columns, where a file
+whose ids mix strings and numbers fails; plain predict's reader splits on `\n` only and keeps any JSON id.
 
 A file is the unit of work: it is held in memory whole while it is tagged (split a huge file into shards),
 and a failed file fails the job with its `path:line: what` error; the files finished before stay finished.
@@ -159,6 +162,8 @@ def ray_cluster(address: str | None = None, num_cpus: int | None = None) -> Iter
     A program that has already called `ray.init` keeps its connection."""
     ray = import_ray()
     if ray.is_initialized():
+        if address is not None:
+            logger.warning("already connected to Ray, so not joining %s: tagging on the cluster connected to", address)
         yield
         return
     if address is None:
