@@ -114,8 +114,10 @@ class TrainConfig:
     With length-grouped batches, `batch` gives the words of short sentences more weight than random batches
     do: a batch of 16 two-word datelines counts as much as one of 16 forty-word sentences. Measured at the
     paper's hyperparameters, `corpus` gave +0.3 valid and test F1 over three seeds (docs/results.md)."""
-    bf16: bool = False
-    """Run forward and backward under bfloat16 autocast."""
+    bf16: bool | str = False
+    """Run forward and backward (and the run's evaluation) under bfloat16 autocast: true, false, or "auto":
+    bf16 where the hardware has it natively (a CPU with the avx512_bf16 or amx_bf16 flags, a GPU that supports
+    it), fp32 elsewhere (model/precision.py). A run's saved config records the decision, true or false."""
     lr_scheduler: str = "linear"
     crf_lr: float | None = None
     """Learning rate of the CRF's transition scores; None: `lr`. They start near zero, and at an encoder's
@@ -253,6 +255,10 @@ def validate(config: Config) -> None:
             "data.window_overlap must be in [0, max_length / 2)",
         ),
         (config.data.context >= 0, "data.context must be at least 0"),
+        (
+            config.train.bf16 in (True, False, "auto"),
+            f"train.bf16 must be true, false or 'auto', not {config.train.bf16!r}",
+        ),
         (config.train.epochs >= 1, "train.epochs must be at least 1"),
         (config.train.lr > 0, "train.lr must be positive"),
         (config.train.batch_size >= 1, "train.batch_size must be at least 1"),

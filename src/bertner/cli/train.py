@@ -70,6 +70,11 @@ def add_parser(commands: Any) -> None:
         help="divide a batch's summed loss by the corpus-wide mean count per batch, or average it per batch",
     )
     p.add_argument(
+        "--bf16",
+        choices=["auto", "true", "false"],
+        help="bfloat16 autocast: auto (where the CPU or GPU has native bf16; the run records which), true or false",
+    )
+    p.add_argument(
         "--packing",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -175,6 +180,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "loss_normalization": args.loss_normalization,
             "packing": args.packing,
             "group_by_length": args.group_by_length,
+            "bf16": {"true": True, "false": False}.get(args.bf16, args.bf16),
             "augment": args.augment,
             "augment_ratio": args.augment_ratio,
             "augment_probability": args.augment_probability,

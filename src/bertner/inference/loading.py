@@ -26,6 +26,7 @@ from bertner.labels import LabelSet, Scheme
 from bertner.model.crf import CRF
 from bertner.model.decode import TaggerScorer, WindowScorer, WordScores, score_words
 from bertner.model.layout import LABELS_FILENAME
+from bertner.model.precision import resolve_bf16
 from bertner.model.tokenizer import load_tokenizer
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class InferenceModel:
     def from_loaded(cls, model: LoadedModel, path: str = "") -> InferenceModel:
         """A trained (or training) bertner model, scored with PyTorch."""
         return cls(
-            TaggerScorer(model.tagger, model.config.train.bf16),
+            TaggerScorer(model.tagger, resolve_bf16(model.config.train.bf16)),
             model.tokenizer,
             ModelLabels(model.label_set.labels, Scheme.IOB2),
             model.config,

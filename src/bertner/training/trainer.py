@@ -12,6 +12,7 @@ place, `trainer_state.json` last), deleting a newer one that a kill cut short.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -46,6 +47,7 @@ from bertner.model.collate import Collator
 from bertner.model.decode import TaggerScorer, predict_words
 from bertner.model.freezing import count_parameters
 from bertner.model.packing import packing_supported
+from bertner.model.precision import resolve_bf16
 from bertner.model.tagger import Tagger
 from bertner.training.augmentation import AugmentEachEpoch, augmented_dataset, with_augment_seed
 from bertner.training.callbacks import METRICS_FILENAME, EpochHook, EpochHookCallback, EpochMetricsWriter
@@ -248,7 +250,7 @@ def training_arguments(config: Config, checkpoints: Path, progress: bool) -> Tra
         optim="adamw_torch_fused",
         seed=train.seed,
         data_seed=train.seed,
-        bf16=train.bf16,
+        bf16=resolve_bf16(train.bf16),
         use_cpu=not torch.cuda.is_available(),
         train_sampling_strategy="group_by_length" if train.group_by_length else "random",
         eval_strategy="epoch",
@@ -318,6 +320,10 @@ def train_model(
         RunFolderBusyError: another live process is training into `run_dir`.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
+    # "auto" becomes the decision for this machine, and the run's saved config records it.
+    bf16 = resolve_bf16(config.train.bf16)
+    logger.info("precision: %s (train.bf16 = %s)", "bf16 autocast" if bf16 else "fp32", config.train.bf16)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, bf16=bf16))
     processes = current_processes()
     with folder_lock(run_dir, processes):
         return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code, on_epoch, processes)
@@ -388,7 +394,7 @@ def _train(
         callbacks=callbacks,
         eval_set=eval_set,
         label_set=corpus.label_set,
-        bf16_eval=config.train.bf16,
+        bf16_eval=resolve_bf16(config.train.bf16),
         crf_lr=config.train.crf_lr,
         loss_normalizer=(
             positions_per_batch(train_windows, config.train.batch_size, config.model.crf, processes.count)
