@@ -110,15 +110,21 @@ def test_the_ray_engine_writes_what_plain_predict_writes_and_a_rerun_redoes_only
     assert _outputs(out) == expected
 
 
-def test_a_bad_line_fails_the_run_naming_it_and_leaves_no_output_for_its_file(
-    local_ray: None, random_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("failure", ["a bad line", "a missing model"])
+def test_a_failure_in_an_actor_is_a_user_error_naming_it_and_leaves_no_output_for_its_file(
+    failure: str, local_ray: None, random_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     corpus, out = tmp_path / "corpus", tmp_path / "out"
     corpus.mkdir()
     (corpus / "bad.jsonl").write_text('{"text": "Lisbon"}\n{"txt": "oops"}\n', encoding="utf-8")
-    argv = ["-q", "predict", "--engine", "ray", "--model", str(random_run), "--input", str(corpus)]
+    model = random_run if failure == "a bad line" else tmp_path / "no-model"
+    argv = ["-q", "predict", "--engine", "ray", "--model", str(model), "--input", str(corpus)]
     assert main([*argv, "--output", str(out), "--actors", "1"]) == 2
-    assert f'{corpus / "bad.jsonl"}:2: the object has no "text" field' in capsys.readouterr().err
+    expected = {
+        "a bad line": f'{corpus / "bad.jsonl"}:2: the object has no "text" field',
+        "a missing model": f"{model}: not a bertner run folder",
+    }
+    assert f"bertner predict: error: {expected[failure]}" in capsys.readouterr().err
     assert not out.exists() or list(out.iterdir()) == []
 
 

@@ -84,7 +84,15 @@ class FileTagger:
     """The callable class of `map_batches`: one Predictor per actor, a batch of files per call."""
 
     def __init__(self, options: PredictorOptions, files: dict[str, CorpusFile]) -> None:
-        self.predictor = options.load()
+        self.predictor: Predictor | None = None
+        self.load_error: Exception | None = None
+        try:
+            self.predictor = options.load()
+        except (ValueError, OSError, ImportError) as error:
+            # A model that cannot be loaded (a bad folder, a missing extra) fails the first file instead: Ray
+            # reports an error raised in a constructor as the actor's death, with the cause only as text, and an
+            # error raised in a call as itself, so the user reads the loader's one-line message.
+            self.load_error = error
         self.files = files
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         # As in plain predict: the model lives as long as the actor, out of the collector's generations.
@@ -92,6 +100,9 @@ class FileTagger:
         gc.freeze()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        if self.predictor is None:
+            assert self.load_error is not None
+            raise self.load_error
         done: list[TaggedFile] = []
         for path, data in zip(batch["path"], batch["bytes"], strict=True):
             file = self.files[_key(path)]
