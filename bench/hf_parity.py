@@ -27,7 +27,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from hf_recipe import RecipeSettings, bertner_config, machine, train_hf_recipe
+from hf_recipe import PAPER_CONFIG, RecipeSettings, bertner_config, machine, train_hf_recipe
 
 from bertner.config import load_config
 from bertner.data.corpus import load_corpus
@@ -52,7 +52,8 @@ def run_hf(args: argparse.Namespace) -> dict:
 
 
 def run_bertner(args: argparse.Namespace) -> dict:
-    config = bertner_config(args.config, _settings(args), args.encoder, args.limit_train, args.limit_eval)
+    config_file = args.config or PAPER_CONFIG
+    config = bertner_config(config_file, _settings(args), args.encoder, args.limit_train, args.limit_eval)
     corpus = load_corpus(args.data, config.data)
     with tempfile.TemporaryDirectory() as output:
         started = time.monotonic()
@@ -120,7 +121,7 @@ def main() -> None:
     one = commands.add_parser("run", help="train and score one recipe with one seed")
     one.add_argument("--recipe", choices=("hf", "bertner"), required=True)
     one.add_argument("--name", help="the recipe's name in the table (default: --recipe)")
-    one.add_argument("--config", type=Path, help="bertner config for its side (default: bertner's defaults)")
+    one.add_argument("--config", type=Path, help="bertner config for its side (default: configs/paper.toml)")
     one.add_argument("--data", default="../shared/data/conll2003")
     one.add_argument("--encoder", default="minilm-l6")
     one.add_argument("--limit-train", type=int)

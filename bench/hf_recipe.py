@@ -30,6 +30,9 @@ from bertner.data.conll import Sentence
 from bertner.evaluation.metrics import score
 from bertner.labels import LabelSet
 
+PAPER_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "paper.toml"
+"""bertner's side at the paper's setting, the one HF's recipe has (bertner's defaults are its best setting)."""
+
 
 @dataclass(frozen=True)
 class RecipeSettings:

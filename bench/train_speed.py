@@ -21,7 +21,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from hf_recipe import RecipeSettings, bertner_config, machine, train_hf_recipe
+from hf_recipe import PAPER_CONFIG, RecipeSettings, bertner_config, machine, train_hf_recipe
 
 from bertner.config import load_config
 from bertner.data.conll import Sentence
@@ -63,7 +63,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/conll2003")
     parser.add_argument("--encoder", default="minilm-l6")
-    parser.add_argument("--config", type=Path, help="bertner config for its side (defaults: the paper's)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=PAPER_CONFIG,
+        help="bertner config for its side (default: configs/paper.toml, the paper's setting, as HF's recipe has)",
+    )
     parser.add_argument("--limit-train", type=int, default=3000)
     parser.add_argument("--limit-eval", type=int, default=500)
     parser.add_argument("--epochs", type=int, default=2)
