@@ -28,7 +28,14 @@ def search_png(summary: SearchSummary) -> bytes:
         axes.step(*zip(*so_far, strict=True), where="post", color="C2", label="best so far")
     if pruned:
         axes.plot(*zip(*pruned, strict=True), "x", color="C3", label="pruned: valid F1 when stopped")
-    axes.xaxis.get_major_locator().set_params(integer=True)  # trial numbers, never 2.5
+    # Trial numbers are integers: one tick each for a short search, else matplotlib's integer ticks.
+    if summary.rows:
+        first, last = summary.rows[0].number, summary.rows[-1].number
+        axes.set_xlim(first - 0.5, last + 0.5)
+        if last - first < 20:
+            axes.set_xticks(range(first, last + 1))
+        else:
+            axes.xaxis.get_major_locator().set_params(integer=True)
     axes.set_xlabel("trial")
     axes.set_ylabel("valid F1 (%)")
     axes.set_title(f"Search {summary.study_name!r}: valid F1 per trial")
