@@ -115,7 +115,11 @@ def load_ensemble(folder: Path, backend: str = "auto", threads: int | None = Non
         location = manifest.location(folder, member)
         where = f"{manifest_path}: member {number} of {len(manifest.members)} ({location})"
         if _is_folder_path(manifest, member) and not Path(location).is_dir():
-            hint = "" if manifest.copied else f"; it was referenced, not copied (made from {member.source})"
+            hint = (
+                ""
+                if manifest.copied
+                else "; members are referenced, not copied: put it back, or make the ensemble again"
+            )
             raise ValueError(f"{where} is missing: no such folder{hint}")
         try:
             members.append(load_inference_model(location, backend, threads))
