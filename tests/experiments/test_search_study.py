@@ -16,7 +16,7 @@ from optuna.trial import TrialState, create_trial
 from bertner.config import load_config
 from bertner.experiments.search_results import best_toml, summarize
 from bertner.experiments.space import SearchSpace, load_space
-from bertner.experiments.study import Budget, claim_output, default_storage, open_study
+from bertner.experiments.study import SPACE_ATTR, Budget, claim_output, default_storage, open_study
 
 DISTRIBUTIONS = {
     "train.lr": FloatDistribution(1e-5, 1e-3, log=True),
@@ -24,14 +24,14 @@ DISTRIBUTIONS = {
 }
 
 
-def _space(tmp_path: Path, high: float = 1e-3) -> SearchSpace:
+def _space(tmp_path: Path, high: float = 1e-3, epochs: int = 1) -> SearchSpace:
     path = tmp_path / "space.toml"
     path.write_text(
         f'[train]\nepochs = 3\n[search]\n"train.lr" = {{low = 1e-5, high = {high}, log = true}}\n'
         '"model.crf" = {choices = [true, false]}\n',
         encoding="utf-8",
     )
-    return load_space(path, {"train.epochs": 1})
+    return load_space(path, {"train.epochs": epochs})
 
 
 def _trial(state: TrialState, lr: float, f1: list[float], **system: object) -> optuna.trial.FrozenTrial:
@@ -66,8 +66,15 @@ def test_a_study_continues_only_with_the_space_and_base_it_started_with(tmp_path
     study = open_study(_space(tmp_path), storage, "s", 0, pruner)
     study.add_trial(_trial(TrialState.COMPLETE, 1e-4, [0.5]))
     assert open_study(_space(tmp_path), storage, "s", 0, pruner).trials[0].value == 0.5
-    with pytest.raises(ValueError, match=r"space.toml: study 's' was started with another .*search.train.lr"):
+    with pytest.raises(ValueError, match=r"space.toml: study 's' was started with another .*in \[search\] train.lr\)"):
         open_study(_space(tmp_path, high=1e-2), storage, "s", 0, pruner)
+    with pytest.raises(ValueError, match=r"differs in train.epochs\)"):
+        open_study(_space(tmp_path, epochs=2), storage, "s", 0, pruner)
+    # A setting config.py gained or lost since the study began is not a change of the study's config.
+    stored = study.user_attrs[SPACE_ATTR]
+    del stored["config"]["train.seed"]
+    study.set_user_attr(SPACE_ATTR, {**stored, "config": {**stored["config"], "train.retired_setting": 1}})
+    assert len(open_study(_space(tmp_path), storage, "s", 0, pruner).trials) == 1
     foreign = optuna.create_study(storage=storage, study_name="foreign", direction="maximize")
     foreign.add_trial(_trial(TrialState.COMPLETE, 1e-4, [0.5]))
     with pytest.raises(ValueError, match="study 'foreign' was not made by bertner search"):

@@ -133,18 +133,12 @@ class SearchSpace:
         return config_from_dict(_merged(self.base, params), f"{self.where} (trial values {dict(params)})")
 
     def to_dict(self) -> dict[str, Any]:
-        """The space, and the settings of the config a trial starts from that differ from config.py's defaults
-        (so that a setting added to config.py later does not make a study look changed); stored with a study."""
+        """The space, and every setting of the config a trial starts from ({"train.lr": 1e-4, ...}): what a study
+        stores to refuse being continued with another space or base config."""
         start = config_from_dict(_merged(self.base, self.budget), self.where).to_dict()
-        defaults = Config().to_dict()
         return {
             "search": {dimension.name: dimension.to_dict() for dimension in self.dimensions},
-            "config": {
-                f"{section}.{key}": value
-                for section, values in start.items()
-                for key, value in values.items()
-                if defaults[section].get(key) != value
-            },
+            "config": {f"{section}.{key}": value for section, values in start.items() for key, value in values.items()},
         }
 
 

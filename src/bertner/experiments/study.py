@@ -33,6 +33,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -110,6 +111,18 @@ def _storage(url: str, heartbeat_seconds: int, retry: RetryHeartbeatStaleTrialCa
             raise ValueError(f"--storage {shown}: cannot open the database ({error.orig})") from error
 
 
+def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """The searched settings that differ, and the settings of the starting config that differ among those both
+    sides know: a setting added to (or removed from) config.py since the study began is not a difference."""
+    searched = set(stored.get("search", {})) | set(wanted["search"])
+    changed = [
+        f"[search] {name}" for name in searched if stored.get("search", {}).get(name) != wanted["search"].get(name)
+    ]
+    config = stored.get("config", {})
+    changed += [name for name in set(config) & set(wanted["config"]) if config[name] != wanted["config"][name]]
+    return sorted(changed)
+
+
 def _check_space(study: optuna.Study, space: SearchSpace) -> None:
     """Store the space with a new study; refuse to continue a study made with another space or base config."""
     stored = study.user_attrs.get(SPACE_ATTR)
@@ -119,13 +132,8 @@ def _check_space(study: optuna.Study, space: SearchSpace) -> None:
             raise ValueError(f"study {study.study_name!r} was not made by bertner search; choose another --study-name")
         study.set_user_attr(SPACE_ATTR, wanted)
         return
-    if stored != wanted:
-        changed = sorted(
-            f"{part}.{key}"
-            for part in ("search", "config")
-            for key in set(stored.get(part, {})) | set(wanted[part])
-            if stored.get(part, {}).get(key) != wanted[part].get(key)
-        )
+    changed = _differences(stored, wanted)
+    if changed:
         raise ValueError(
             f"{space.where}: study {study.study_name!r} was started with another search space or base config "
             f"(differs in {', '.join(changed)}); give it another --study-name or --output to start a new study"
