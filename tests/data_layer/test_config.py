@@ -107,7 +107,8 @@ def test_invalid_values(section: str, values: dict[str, object], message: str) -
     ("text", "message"),
     [
         ('[data]\nmax_length = "256"\n', "max_length must be int, not '256'"),
-        ('[train]\nbf16 = "false"\n', "bf16 must be bool, not 'false'"),
+        ('[train]\nbf16 = "false"\n', "bf16 must be bool or 'auto', not 'false'"),
+        ("[train]\nbf16 = 1\n", "bf16 must be bool or 'auto', not 1"),
         ("[train]\nepochs = true\n", "epochs must be int, not True"),
         ('[train]\nlr = "3e-5"\n', "lr must be float, not '3e-5'"),
         ("[data]\nlimit_train = 1.5\n", "limit_train must be int or None, not 1.5"),
