@@ -78,6 +78,7 @@ def cluster() -> Iterator[Cluster]:
     # No drain on SIGTERM (30 s by default): the test's nodes have nothing left to hand over when it stops them.
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
+    env["RAY_worker_niceness"] = "0"  # not 15 steps nicer than the test: a busy machine starves such workers
     port = _free_port()
     head_argv = [RAY, "start", "--head", "--block", "--num-cpus", "1", "--port", str(port)]
     options = ["--include-dashboard=false", "--disable-usage-stats", "--temp-dir", str(temp_dir)]
