@@ -66,8 +66,8 @@ def add_parser(commands: Any) -> None:
     ray.add_argument(
         "--actors",
         type=positive_int,
-        help="Ray actors, each with --threads CPUs and threads (default 1) (default: Ray's autoscaling pool, "
-        "up to what the cluster's CPUs hold)",
+        help="a fixed pool of N actors, each with --threads CPUs and threads, 1 when not given; default: Ray's "
+        "autoscaling pool, as many actors as the cluster's CPUs hold",
     )
     ray.add_argument(
         "--address",
