@@ -213,8 +213,8 @@ def positions_per_batch(windows: Sequence[Window], batch_size: int, crf: bool, p
     batch-mean loss on a batch of average make-up.
 
     With data parallelism the batch is the global one, `batch_size` (per process) x `processes`, and each
-    process divides by 1/`processes` of its count: DDP averages the processes' gradients, so a step's gradient
-    is then the global batch's summed loss over the global batch's count, as in one process with that batch.
+    process divides its summed loss by that batch's count / `processes`: DDP averages the processes'
+    gradients, so a step's gradient is the global batch's summed loss over its count, as in one process.
     """
     if crf:
         total = sum(sum(window.word_starts()) for window in windows)
