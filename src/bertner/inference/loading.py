@@ -123,7 +123,8 @@ def _load_hf(name: str) -> InferenceModel:
     labels = read_model_labels(getattr(hf_config, "id2label", None) or {}, f"{name}/{HF_CONFIG}")
     # Weights only from safetensors: a pickled .bin could run code as it loads.
     model = AutoModelForTokenClassification.from_pretrained(name, use_safetensors=True, trust_remote_code=False).eval()
-    config = Config(data=DataConfig(), model=ModelConfig(encoder=name))
+    # An HF model was trained on sentences alone, with no word-shape features or CRF of bertner's.
+    config = Config(data=DataConfig(context=0), model=ModelConfig(encoder=name, case_features=False, crf=False))
     logger.info("HF token-classification model %s: %s labels, read as %s", name, len(labels.tags), labels.scheme.value)
     return InferenceModel(HFScorer(model), load_tokenizer(name), labels, config, "hf", name, "torch")
 
