@@ -10,7 +10,7 @@ import torch
 
 from bertner.cli import main
 from bertner.model.build import load_model, save_model
-from tiny_models import TINY_DATA, write_tiny_bert
+from tiny_models import PAPER_CONFIG, TINY_DATA, write_tiny_bert
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -35,6 +35,15 @@ def trained_run(tiny_bert: Path, tiny_data: Path, tmp_path_factory: pytest.TempP
     """One tiny model trained through the CLI, shared by the tests below (they only read it)."""
     run_dir = tmp_path_factory.mktemp("cli-run") / "run"
     argv = ["-q", "train", "--data", str(tiny_data), "--output", str(run_dir)]
+    assert main([*argv, "--encoder", str(tiny_bert), "--epochs", "1", "--lr", "1e-3", "--batch-size", "4"]) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def plain_run(tiny_bert: Path, tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained through the CLI with the paper's setting: the plain linear head that HF loads."""
+    run_dir = tmp_path_factory.mktemp("cli-plain-run") / "run"
+    argv = ["-q", "train", "--data", str(tiny_data), "--output", str(run_dir), "--config", str(PAPER_CONFIG)]
     assert main([*argv, "--encoder", str(tiny_bert), "--epochs", "1", "--lr", "1e-3", "--batch-size", "4"]) == 0
     return run_dir
 

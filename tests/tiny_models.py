@@ -12,12 +12,26 @@ from pathlib import Path
 import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
-from bertner.config import Config, ModelConfig
+from bertner.config import Config, ModelConfig, TrainConfig
 from bertner.labels import LabelSet
 from bertner.model.build import LoadedModel, build_tagger, save_model
 
 TINY_DATA = Path(__file__).parent / "data" / "tiny"
 CONLL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
+PAPER_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "paper.toml"
+"""The paper's setting (a linear head, no word-shape features, no CRF, fp32): `train --config PAPER_CONFIG` in the
+tests that are about that plain model, since bertner's defaults add a CRF and word-shape features."""
+
+
+def plain_model_config(encoder: Path | str, **overrides: object) -> ModelConfig:
+    """The plain fine-tuned model on `encoder`: a linear head over sub-tokens, no word-shape features, no CRF."""
+    return ModelConfig(**{"encoder": str(encoder), "case_features": False, "crf": False, **overrides})
+
+
+def built_run_config(model_config: ModelConfig) -> Config:
+    """The config saved with a run that a test builds rather than trains: fp32, as a trained run on a CPU without
+    native bf16 records (the default, bf16 "auto", would make this machine's CPU decide how it is scored)."""
+    return Config(model=model_config, train=TrainConfig(bf16=False))
 
 
 def _vocabulary(whole_words: bool = True) -> list[str]:
@@ -60,12 +74,12 @@ def write_random_run(
     """A saved, untrained run on the tiny `encoder` whose head (and CRF transitions) have large random scores, so
     that it predicts a mix of entities, and `seed` tells two runs apart. With the default `head_std` most words'
     softmax puts almost all its mass on one label; a smaller one gives spread-out probabilities."""
-    model_config = ModelConfig(encoder=str(encoder), crf=crf)
+    model_config = plain_model_config(encoder, crf=crf)
     torch.manual_seed(seed)
     tagger, tokenizer = build_tagger(model_config, labels)
     with torch.no_grad():
         tagger.classifier.weight.normal_(std=head_std)
         if tagger.crf is not None:
             tagger.crf.transitions.normal_(std=2.0)
-    save_model(LoadedModel(tagger.eval(), tokenizer, labels, Config(model=model_config)), folder)
+    save_model(LoadedModel(tagger.eval(), tokenizer, labels, built_run_config(model_config)), folder)
     return folder

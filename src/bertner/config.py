@@ -262,8 +262,24 @@ def save_config(config: Config, run_dir: Path) -> Path:
     return path
 
 
+SAVED_WITHOUT_KEY: dict[str, dict[str, Any]] = {
+    "model": {"case_features": False, "crf": False},
+    "train": {"bf16": False},
+}
+"""What a saved run's missing keys mean: it was written before the key existed, so it was trained without the
+feature, whatever today's default (since 2026-11-30 the defaults turn these on)."""
+
+
 def read_saved_config(run_dir: Path) -> Config:
-    return load_config(run_dir / CONFIG_FILENAME)
+    """The config a run folder was trained with (`bertner.toml`); a key it lacks takes SAVED_WITHOUT_KEY's value,
+    else the default."""
+    path = run_dir / CONFIG_FILENAME
+    raw = read_toml(path)
+    for section, values in SAVED_WITHOUT_KEY.items():
+        saved = raw.get(section, {})
+        if isinstance(saved, dict):  # anything else is refused by config_from_dict, naming the section
+            raw[section] = {**values, **saved}
+    return config_from_dict(raw, where=str(path))
 
 
 def validate(config: Config) -> None:

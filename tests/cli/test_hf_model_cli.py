@@ -14,14 +14,14 @@ from bertner.model.build import LABELS_FILENAME
 
 
 def test_evaluate_scores_an_hf_model_folder_like_the_run_it_came_from(
-    trained_run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    plain_run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     hf_folder = tmp_path / "hf"
-    shutil.copytree(trained_run, hf_folder, ignore=shutil.ignore_patterns("checkpoints", "eval", "tensorboard"))
+    shutil.copytree(plain_run, hf_folder, ignore=shutil.ignore_patterns("checkpoints", "eval", "tensorboard"))
     (hf_folder / LABELS_FILENAME).unlink()
     (hf_folder / CONFIG_FILENAME).unlink()
     scores = {}
-    for name, model in (("run", trained_run), ("hf", hf_folder)):
+    for name, model in (("run", plain_run), ("hf", hf_folder)):
         output = tmp_path / f"eval-{name}"
         argv = ["evaluate", "--model", str(model), "--data", str(tiny_data), "--output", str(output)]
         assert main(["-q", *argv, "--bootstrap-samples", "10"]) == 0

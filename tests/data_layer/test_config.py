@@ -30,15 +30,44 @@ def test_defaults() -> None:
     config = load_config(None)
     assert config == Config()
     assert (config.data.tag_column, config.data.scheme, config.data.alignment) == (-1, "auto", "first")
-    assert (config.data.max_length, config.data.window_overlap) == (256, 32)
+    assert (config.data.max_length, config.data.window_overlap, config.data.context) == (256, 32, 0)
     assert config.data.limit_train is None and config.data.limit_eval is None
-    # The paper's hyperparameters.
-    assert (config.train.lr, config.train.epochs, config.train.batch_size, config.train.weight_decay) == (
-        3e-5,
+    # bertner's best measured MiniLM-L6 setting (docs/results.md, configs/minilm-crf.toml).
+    assert (config.model.encoder, config.model.case_features, config.model.crf, config.model.head) == (
+        "minilm-l6",
+        True,
+        True,
+        "linear",
+    )
+    train = config.train
+    assert (train.lr, train.crf_lr, train.epochs, train.batch_size, train.weight_decay, train.warmup_ratio) == (
+        1e-4,
+        1e-3,
         3,
         16,
+        0.01,
         0.1,
     )
+    assert train.bf16 == "auto"
+
+
+def test_the_defaults_are_configs_minilm_crf_and_the_paper_is_configs_paper() -> None:
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    assert load_config(configs / "minilm-crf.toml") == dataclasses.replace(
+        Config(), train=dataclasses.replace(Config().train, bf16=True)
+    )
+    paper = load_config(configs / "paper.toml")
+    assert (paper.model.case_features, paper.model.crf, paper.model.head) == (False, False, "linear")
+    assert (paper.train.lr, paper.train.weight_decay, paper.train.warmup_ratio) == (3e-5, 0.1, 0.0)
+    assert (paper.train.epochs, paper.train.batch_size, paper.train.bf16) == (3, 16, False)
+
+
+def test_mpnet_base_defaults_to_its_own_learning_rate_under_what_is_given(tmp_path: Path) -> None:
+    assert load_config(None, {"model": {"encoder": "mpnet-base"}}).train.lr == 5e-5
+    assert load_config(None, {"model": {"encoder": "mpnet-base"}, "train": {"lr": 2e-5}}).train.lr == 2e-5
+    path = _toml(tmp_path, '[model]\nencoder = "mpnet-base"\n[train]\nlr = 3e-5\n')
+    assert load_config(path).train.lr == 3e-5
+    assert load_config(None, {"model": {"encoder": "/models/mpnet-base"}}).train.lr == 1e-4  # a folder: no preset
 
 
 def test_toml_file(tmp_path: Path) -> None:

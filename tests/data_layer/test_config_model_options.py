@@ -10,17 +10,18 @@ import pytest
 from bertner.config import Config, ModelConfig, TrainConfig, load_config, read_saved_config, save_config
 
 
-def test_defaults_are_the_plain_fine_tuned_model() -> None:
+def test_defaults_are_a_crf_over_the_fine_tuned_encoder_with_word_shapes() -> None:
     model = ModelConfig()
-    assert (model.head, model.crf, model.freeze_embeddings, model.freeze_layers, model.lora) == (
+    assert (model.head, model.crf, model.case_features, model.freeze_embeddings, model.freeze_layers, model.lora) == (
         "linear",
-        False,
+        True,
+        True,
         False,
         0,
         False,
     )
     assert (model.lora_r, model.lora_alpha, model.lora_targets) == (8, 16, ())
-    assert TrainConfig().crf_lr is None
+    assert TrainConfig().crf_lr == 1e-3
 
 
 def test_every_option_is_saved_and_restored(tmp_path: Path) -> None:
@@ -47,9 +48,15 @@ def test_every_option_is_saved_and_restored(tmp_path: Path) -> None:
     assert read_saved_config(tmp_path).model.freeze_layers == 3
 
 
-def test_a_config_from_an_older_bertner_loads_with_the_defaults(tmp_path: Path) -> None:
-    (tmp_path / "bertner.toml").write_text('[model]\nencoder = "minilm-l6"\ncase_features = false\n', encoding="utf-8")
-    assert read_saved_config(tmp_path) == Config()
+def test_a_config_from_an_older_bertner_loads_as_it_was_trained(tmp_path: Path) -> None:
+    # Written before `crf` and `bf16` existed: that run had no CRF and trained in fp32, whatever today's defaults.
+    (tmp_path / "bertner.toml").write_text('[model]\nencoder = "minilm-l6"\ncase_features = true\n', encoding="utf-8")
+    saved = read_saved_config(tmp_path)
+    assert (saved.model.case_features, saved.model.crf, saved.train.bf16) == (True, False, False)
+    assert saved.data == Config().data and saved.model.head == "linear"
+    (tmp_path / "bertner.toml").write_text('[model]\nencoder = "minilm-l6"\n', encoding="utf-8")
+    assert read_saved_config(tmp_path).model.case_features is False
+    assert load_config(tmp_path / "bertner.toml").model.case_features is True  # a config file: today's defaults
 
 
 @pytest.mark.parametrize(

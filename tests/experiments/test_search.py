@@ -26,6 +26,7 @@ from bertner.experiments.search import SearchSettings, run_search
 from bertner.experiments.space import SearchSpace, load_space
 from bertner.experiments.study import default_storage
 from bertner.model.build import INCOMPLETE_MARKER
+from bertner.model.precision import with_bf16_decided
 from bertner.training.lock import LOCK_FILENAME, RunLock
 
 TRIALS = 3
@@ -187,7 +188,7 @@ def test_best_toml_is_the_best_trials_config_and_trains(
     assert (
         main(["-q", "train", "--config", str(path), "--data", str(tiny_data), "--output", str(run), "--no-test"]) == 0
     )
-    assert read_saved_config(run) == config
+    assert read_saved_config(run) == with_bf16_decided(config)  # "auto" is recorded as this machine's decision
 
 
 def test_a_rerun_with_the_budget_spent_trains_nothing(

@@ -15,7 +15,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
 
-from bertner.config import Config, DataConfig, ModelConfig
+from bertner.config import DataConfig
 from bertner.data.alignment import first_subtokens
 from bertner.data.conll import Sentence
 from bertner.data.corpus import read_split
@@ -31,7 +31,7 @@ from bertner.inference.tagging import TaggedWords, tag_words
 from bertner.labels import LabelSet, Scheme, first_illegal
 from bertner.model.build import LoadedModel, build_tagger, load_model, save_model
 from bertner.model.decode import decode_words
-from tiny_models import write_random_run, write_tiny_bert
+from tiny_models import built_run_config, plain_model_config, write_random_run, write_tiny_bert
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 
@@ -109,12 +109,12 @@ def test_each_member_sees_the_document_context_its_own_config_asks_for(
 
 def _bias_run(tiny_bert: Path, folder: Path, logits: dict[str, float]) -> Path:
     """A run whose head ignores the encoder: every word gets `logits` (0 for the labels not named)."""
-    model_config = ModelConfig(encoder=str(tiny_bert))
+    model_config = plain_model_config(tiny_bert)
     tagger, tokenizer = build_tagger(model_config, LABELS)
     with torch.no_grad():
         tagger.classifier.weight.zero_()
         tagger.classifier.bias.copy_(torch.tensor([logits.get(tag, 0.0) for tag in LABELS.labels]))
-    save_model(LoadedModel(tagger.eval(), tokenizer, LABELS, Config(model=model_config)), folder)
+    save_model(LoadedModel(tagger.eval(), tokenizer, LABELS, built_run_config(model_config)), folder)
     return folder
 
 

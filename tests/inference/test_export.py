@@ -19,7 +19,7 @@ import torch
 from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
 
 from bertner.cli import main
-from bertner.config import Config, DataConfig, ModelConfig
+from bertner.config import DataConfig
 from bertner.data.conll import Sentence
 from bertner.data.corpus import read_split
 from bertner.data.encoding import EncodingPlan, encode
@@ -33,6 +33,7 @@ from bertner.inference.tagging import tag_words
 from bertner.labels import LabelSet, Scheme
 from bertner.model.build import LoadedModel, build_tagger, save_model
 from bertner.model.collate import Collator
+from tiny_models import built_run_config, plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 
@@ -45,7 +46,7 @@ def sentences(tiny_data: Path) -> list[Sentence]:
 def _run_folder(tiny_bert: Path, folder: Path, crf: bool) -> Path:
     """A saved untrained run: a larger random head (so it predicts a mix of entities), with `crf` also a CRF
     with large random transitions and case features with random shape embeddings, so both matter."""
-    model_config = ModelConfig(encoder=str(tiny_bert), crf=crf, case_features=crf)
+    model_config = plain_model_config(tiny_bert, crf=crf, case_features=crf)
     torch.manual_seed(0)
     tagger, tokenizer = build_tagger(model_config, LABELS)
     with torch.no_grad():
@@ -53,7 +54,7 @@ def _run_folder(tiny_bert: Path, folder: Path, crf: bool) -> Path:
         if tagger.crf is not None and tagger.shape_embedding is not None:
             tagger.crf.transitions.normal_(std=2.0)
             tagger.shape_embedding.weight.normal_(std=1.0)
-    save_model(LoadedModel(tagger.eval(), tokenizer, LABELS, Config(model=model_config)), folder)
+    save_model(LoadedModel(tagger.eval(), tokenizer, LABELS, built_run_config(model_config)), folder)
     return folder
 
 

@@ -11,13 +11,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertner.config import Config, ModelConfig
 from bertner.data.segment import segment
 from bertner.data.sentences import split_sentences
 from bertner.inference.loading import InferenceModel
 from bertner.inference.predictor import Predictor, TextEntity
 from bertner.labels import LabelSet
 from bertner.model.build import LoadedModel, build_tagger
+from tiny_models import built_run_config, plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 
@@ -32,7 +32,7 @@ TEXTS = st.one_of(
 
 def _model(tiny_bert: Path, always: str | None = None) -> LoadedModel:
     """An untrained tagger; with `always`, one whose head ignores the encoder and predicts that label."""
-    model_config = ModelConfig(encoder=str(tiny_bert))
+    model_config = plain_model_config(tiny_bert)
     torch.manual_seed(0)
     tagger, tokenizer = build_tagger(model_config, LABELS)
     with torch.no_grad():
@@ -43,7 +43,7 @@ def _model(tiny_bert: Path, always: str | None = None) -> LoadedModel:
             tagger.classifier.weight.zero_()
             tagger.classifier.bias.zero_()
             tagger.classifier.bias[LABELS.label2id[always]] = 20.0
-    return LoadedModel(tagger.eval(), tokenizer, LABELS, Config(model=model_config))
+    return LoadedModel(tagger.eval(), tokenizer, LABELS, built_run_config(model_config))
 
 
 @pytest.fixture(scope="module")

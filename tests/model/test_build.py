@@ -9,21 +9,22 @@ import pytest
 import torch
 import transformers
 
-from bertner.config import Config, ModelConfig
+from bertner.config import ModelConfig
 from bertner.labels import LabelSet
 from bertner.model import encoders
 from bertner.model.build import LoadedModel, build_tagger, load_model, save_model
 from bertner.model.encoders import EncoderNotInstalledError, NamedEncoder, resolve_encoder
+from tiny_models import built_run_config, plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 TEXT = "Maria Okafor flew to Lisbon ."
 
 
 def _build(tiny_bert: Path, case_features: bool) -> LoadedModel:
-    model_config = ModelConfig(encoder=str(tiny_bert), case_features=case_features)
+    model_config = plain_model_config(tiny_bert, case_features=case_features)
     torch.manual_seed(0)
     tagger, tokenizer = build_tagger(model_config, LABELS)
-    return LoadedModel(tagger.eval(), tokenizer, LABELS, Config(model=model_config))
+    return LoadedModel(tagger.eval(), tokenizer, LABELS, built_run_config(model_config))
 
 
 def _inputs(model: LoadedModel) -> dict[str, torch.Tensor]:

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertner.config import DataConfig, ModelConfig
+from bertner.config import DataConfig
 from bertner.data.alignment import IGNORE, first_subtokens
 from bertner.data.encoding import EncodingPlan, encode
 from bertner.labels import LabelSet
 from bertner.model.build import build_tagger
 from bertner.model.decode import length_sorted_batches, predict_words
 from bertner.model.tagger import Tagger
-from tiny_models import write_tiny_bert
+from tiny_models import plain_model_config, write_tiny_bert
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 DATA = DataConfig(max_length=16, window_overlap=4)
@@ -26,7 +26,7 @@ def short_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Tagger, Encod
     """A tiny encoder that takes at most 24 positions, so a 3,000-word sentence must be windowed."""
     folder = write_tiny_bert(tmp_path_factory.mktemp("short-bert"), max_positions=24)
     torch.manual_seed(0)
-    tagger, tokenizer = build_tagger(ModelConfig(encoder=str(folder)), LABELS)
+    tagger, tokenizer = build_tagger(plain_model_config(folder), LABELS)
     with torch.no_grad():
         # A larger random head, so that predictions vary from word to word instead of being all one label.
         tagger.classifier.weight.normal_(std=3.0)
@@ -105,7 +105,7 @@ def test_the_evaluation_loss_is_the_mean_word_cross_entropy_of_the_gold_labels(t
     """Oracle: cross-entropy computed by hand from the logits at each word's first sub-token."""
     label_set = LabelSet.from_types(["PER", "LOC"])
     torch.manual_seed(0)
-    tagger, tokenizer = build_tagger(ModelConfig(encoder=str(tiny_bert)), label_set)
+    tagger, tokenizer = build_tagger(plain_model_config(tiny_bert), label_set)
     tagger.eval()
     words = [["Maria", "Okafor", "flew", "to", "Lisbon"], ["Rain", "fell"]]
     gold = [[3, 4, 0, 0, 1], [0, IGNORE]]  # B-PER I-PER O O B-LOC; O and a word without a known label

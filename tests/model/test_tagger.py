@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertner.config import ModelConfig
 from bertner.data.alignment import IGNORE
 from bertner.data.features import NUM_SHAPES, PAD_SHAPE
 from bertner.labels import LabelSet
 from bertner.model.build import build_tagger
 from bertner.model.collate import Collator
 from bertner.model.tagger import Tagger
+from tiny_models import plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 
@@ -21,14 +21,14 @@ LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 @pytest.fixture(scope="module")
 def tagger(tiny_bert: Path) -> Tagger:
     torch.manual_seed(0)
-    model, _ = build_tagger(ModelConfig(encoder=str(tiny_bert)), LABELS)
+    model, _ = build_tagger(plain_model_config(tiny_bert), LABELS)
     return model.eval()
 
 
 @pytest.fixture(scope="module")
 def case_tagger(tiny_bert: Path) -> Tagger:
     torch.manual_seed(0)
-    model, _ = build_tagger(ModelConfig(encoder=str(tiny_bert), case_features=True), LABELS)
+    model, _ = build_tagger(plain_model_config(tiny_bert, case_features=True), LABELS)
     return model.eval()
 
 
@@ -79,7 +79,7 @@ def test_case_features_start_at_zero_so_logits_match_the_plain_model(case_tagger
 
 def test_a_trained_shape_embedding_changes_the_logits_of_words_with_that_shape(tiny_bert: Path) -> None:
     torch.manual_seed(0)
-    model, _ = build_tagger(ModelConfig(encoder=str(tiny_bert), case_features=True), LABELS)
+    model, _ = build_tagger(plain_model_config(tiny_bert, case_features=True), LABELS)
     model.eval()
     assert model.shape_embedding is not None
     inputs = _inputs(2, 5, model.encoder.config.vocab_size)

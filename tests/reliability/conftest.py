@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertner.config import Config, ModelConfig
 from bertner.labels import LabelSet
 from bertner.model.build import LoadedModel, build_tagger, save_model
+from tiny_models import built_run_config, plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 
@@ -23,10 +23,10 @@ def _one_torch_thread() -> None:
 
 def tiny_model(encoder: Path, case_features: bool = False) -> LoadedModel:
     """A tiny untrained tagger: the plain HF layout, or with case features the custom one."""
-    model_config = ModelConfig(encoder=str(encoder), case_features=case_features)
+    model_config = plain_model_config(encoder, case_features=case_features)
     torch.manual_seed(0)
     tagger, tokenizer = build_tagger(model_config, LABELS)
-    return LoadedModel(tagger.eval(), tokenizer, LABELS, Config(model=model_config))
+    return LoadedModel(tagger.eval(), tokenizer, LABELS, built_run_config(model_config))
 
 
 @pytest.fixture(scope="module")

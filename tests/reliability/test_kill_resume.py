@@ -64,6 +64,7 @@ elif point == "final-save":
     def move_half(staging, run_dir):
         files = sorted(p for p in staging.rglob("*") if p.is_file())
         for path in files[: len(files) // 2]:
+            (run_dir / path.relative_to(staging)).parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, run_dir / path.relative_to(staging))
         die(None)
     build._move_into_place = move_half
@@ -103,7 +104,14 @@ def _epochs(run_dir: Path) -> list[float]:
 
 
 def _weights(run_dir: Path) -> dict[str, object]:
-    return safetensors.torch.load_file(str(run_dir / "model.safetensors"))
+    """Every saved tensor of the model, by file and name (the default model's layout: encoder/ and tagger files)."""
+    files = [*run_dir.glob("*.safetensors"), *run_dir.glob("encoder/*.safetensors")]
+    assert files, f"no weights in {run_dir}"
+    return {
+        f"{path.relative_to(run_dir)}:{name}": tensor
+        for path in files
+        for name, tensor in safetensors.torch.load_file(str(path)).items()
+    }
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertner.config import Config, ModelConfig
 from bertner.inference.loading import InferenceModel
 from bertner.inference.predictor import Predictor
 from bertner.model.build import LoadedModel, build_tagger, save_model
+from tiny_models import built_run_config, plain_model_config
 
 # serving.py imports FastAPI: it is imported in the fixtures, so that without the serve extra each test module
 # skips itself (pytest.importorskip at its top) instead of this conftest failing to load.
@@ -27,12 +27,12 @@ def _random_tagger(tiny_bert: Path) -> LoadedModel:
     """The tiny tagger with a large random head: a mix of entities that only the Predictor itself can tell."""
     from serving import LABELS
 
-    model_config = ModelConfig(encoder=str(tiny_bert))
+    model_config = plain_model_config(tiny_bert)
     torch.manual_seed(0)
     tagger, tokenizer = build_tagger(model_config, LABELS)
     with torch.no_grad():
         tagger.classifier.weight.normal_(std=3.0)
-    return LoadedModel(tagger.eval(), tokenizer, LABELS, Config(model=model_config))
+    return LoadedModel(tagger.eval(), tokenizer, LABELS, built_run_config(model_config))
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,13 @@ import torch
 import uvicorn
 from fastapi import FastAPI
 
-from bertner.config import Config, ModelConfig
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.loading import InferenceModel
 from bertner.inference.predictor import Predictor, TextEntity
 from bertner.labels import LabelSet, Scheme
 from bertner.model.build import load_tokenizer
 from bertner.model.crf import CRF
+from tiny_models import built_run_config, plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 KEYWORDS = {
@@ -67,7 +67,7 @@ def keyword_model(tiny_bert: Path, path: str = "") -> InferenceModel:
         ids["O"],
         len(LABELS.labels),
     )
-    config = Config(model=ModelConfig(encoder=str(tiny_bert)))
+    config = built_run_config(plain_model_config(tiny_bert))
     labels = ModelLabels(LABELS.labels, Scheme.IOB2)
     return InferenceModel(scorer, tokenizer, labels, config, "run", path or str(tiny_bert), "torch")
 

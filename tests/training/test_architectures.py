@@ -145,7 +145,11 @@ def test_each_architecture_trains_saves_loads_and_predicts_with_exact_offsets(
 ) -> None:
     encoder = _write_encoder(name, tmp_path / "encoder")
     config = load_config(
-        None, {"model": {"encoder": str(encoder)}, "train": {"epochs": 1, "lr": 1e-3, "batch_size": 4}}
+        None,
+        {
+            "model": {"encoder": str(encoder), "crf": False, "case_features": False},  # the HF layout, checked below
+            "train": {"epochs": 1, "lr": 1e-3, "batch_size": 4},
+        },
     )
     corpus = load_corpus(str(tiny_data), config.data)
     run_dir = tmp_path / "run"

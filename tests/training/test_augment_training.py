@@ -137,7 +137,7 @@ def _config(tiny_bert: Path, epochs: int = 2, **train: Any) -> Config:
     return load_config(
         None,
         {
-            "model": {"encoder": str(tiny_bert)},
+            "model": {"encoder": str(tiny_bert), "crf": False, "case_features": False},  # weights in model.safetensors
             "train": {"epochs": epochs, "lr": 1e-3, "batch_size": BATCH_SIZE, "augment": list(METHODS), **train},
         },
     )

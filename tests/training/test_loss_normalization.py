@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import torch
 
-from bertner.config import DataConfig, ModelConfig, load_config
+from bertner.config import DataConfig, load_config
 from bertner.data.alignment import IGNORE
 from bertner.data.corpus import load_corpus
 from bertner.data.encoding import EncodingPlan, Window
@@ -22,6 +22,7 @@ from bertner.model.build import build_tagger
 from bertner.model.collate import Collator
 from bertner.model.tagger import Tagger
 from bertner.training.trainer import encode_sentences, positions_per_batch, train_model
+from tiny_models import plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
 
@@ -30,7 +31,7 @@ def _tagger_and_windows(tiny_bert: Path, tiny_data: Path, crf: bool) -> tuple[Ta
     """A tagger in eval mode (no dropout), the tiny training windows, and the tokenizer's pad id."""
     corpus = load_corpus(str(tiny_data), DataConfig())
     torch.manual_seed(0)
-    tagger, tokenizer = build_tagger(ModelConfig(encoder=str(tiny_bert), crf=crf), corpus.label_set)
+    tagger, tokenizer = build_tagger(plain_model_config(tiny_bert, crf=crf), corpus.label_set)
     plan = EncodingPlan.for_config(DataConfig(), tokenizer, corpus.label_set)
     return tagger.eval(), encode_sentences(plan, corpus.train, corpus.label_set), tokenizer.pad_token_id
 

@@ -33,11 +33,12 @@ TEXTS = ["Maria Okafor flew to Lisbon on Tuesday .", "The Harbour Trust hired To
 
 
 def _config(encoder: Path, model: dict[str, Any], data: dict[str, Any] | None = None, **train: Any) -> Config:
+    """The plain model (no CRF or word-shape features, fp32) with `model`'s options: each test adds one."""
     return load_config(
         None,
         {
-            "model": {"encoder": str(encoder), **model},
-            "train": {"epochs": 1, "lr": 1e-3, "batch_size": 4, **train},
+            "model": {"encoder": str(encoder), "crf": False, "case_features": False, **model},
+            "train": {"epochs": 1, "lr": 1e-3, "batch_size": 4, "bf16": False, **train},
             "data": data or {},
         },
     )
@@ -90,6 +91,15 @@ def test_mlp_head(
     assert isinstance(loaded.tagger.classifier.activation, ACTIVATIONS[activation])
     assert loaded.tagger.classifier.hidden.out_features == 12
     assert (tmp_path / "tagger.safetensors").is_file() and not (tmp_path / "config.json").exists()
+
+
+def test_a_model_trained_under_bf16_runs_in_memory_as_it_runs_once_loaded(
+    tiny_bert: Path, tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Accelerate wraps the forward in autocast for bf16 training; the model train_model leaves must not keep it.
+    config = _config(tiny_bert, {}, bf16=True)
+    result, trained, corpus = _train(config, tiny_data, tmp_path, monkeypatch)
+    _check_round_trip(result, trained, corpus, tmp_path)
 
 
 @pytest.mark.parametrize("alignment", ["first", "all"])

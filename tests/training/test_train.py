@@ -29,7 +29,7 @@ def _config(encoder: Path, epochs: int, **data: Any) -> Config:
     return load_config(
         None,
         {
-            "model": {"encoder": str(encoder)},
+            "model": {"encoder": str(encoder), "crf": False, "case_features": False},  # weights in model.safetensors
             "train": {"epochs": epochs, "lr": 1e-3, "batch_size": BATCH_SIZE},
             "data": data,
         },

@@ -39,6 +39,7 @@ from bertner.experiments.results import (
 from bertner.experiments.spec import Experiment, PlannedRun
 from bertner.inference.evaluate import evaluate_sentences, write_evaluation
 from bertner.model.build import load_model
+from bertner.model.precision import with_bf16_decided
 from bertner.training.trainer import CHECKPOINTS_DIR, train_model
 
 logger = logging.getLogger(__name__)
@@ -68,8 +69,9 @@ def is_finished(run: PlannedRun, splits: tuple[str, ...]) -> bool:
 
 
 def check_saved_config(run: PlannedRun) -> None:
-    """Refuse a run folder that was started with another config (the experiment file changed since)."""
-    if (run.run_dir / CONFIG_FILENAME).is_file() and read_saved_config(run.run_dir) != run.config:
+    """Refuse a run folder that was started with another config (the experiment file changed since); a run records
+    `train.bf16 = "auto"` as the decision it made, the one this machine makes."""
+    if (run.run_dir / CONFIG_FILENAME).is_file() and read_saved_config(run.run_dir) != with_bf16_decided(run.config):
         raise ValueError(
             f"{run.run_dir}: this run was started with another config than the experiment now gives "
             f"{run.variant!r} seed {run.seed}; delete the folder to rerun it, or choose another output"

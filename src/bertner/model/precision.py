@@ -8,11 +8,14 @@ fp32 there. On a GPU, "auto" follows torch.cuda.is_bf16_supported().
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import platform
 from pathlib import Path
 
 import torch
+
+from bertner.config import Config
 
 AUTO = "auto"
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -29,6 +32,13 @@ def resolve_bf16(setting: bool | str, device: torch.device | None = None) -> boo
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
     return device.type == "cpu" and bool(set(cpu_flags()) & set(NATIVE_BF16_FLAGS))
+
+
+def with_bf16_decided(config: Config, device: torch.device | None = None) -> Config:
+    """`config` as a run records it: `train.bf16` decided for this machine (resolve_bf16), "auto" no more."""
+    return dataclasses.replace(
+        config, train=dataclasses.replace(config.train, bf16=resolve_bf16(config.train.bf16, device))
+    )
 
 
 @functools.cache

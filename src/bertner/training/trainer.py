@@ -12,7 +12,6 @@ place, `trainer_state.json` last), deleting a newer one that a kill cut short.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
+from accelerate.utils import extract_model_from_parallel
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 
@@ -47,7 +47,7 @@ from bertner.model.collate import Collator
 from bertner.model.decode import TaggerScorer, predict_words
 from bertner.model.freezing import count_parameters
 from bertner.model.packing import packing_supported
-from bertner.model.precision import resolve_bf16
+from bertner.model.precision import resolve_bf16, with_bf16_decided
 from bertner.model.tagger import Tagger
 from bertner.training.augmentation import AugmentEachEpoch, augmented_dataset, with_augment_seed
 from bertner.training.callbacks import METRICS_FILENAME, EpochHook, EpochHookCallback, EpochMetricsWriter
@@ -323,7 +323,7 @@ def train_model(
     # "auto" becomes the decision for this machine, and the run's saved config records it.
     bf16 = resolve_bf16(config.train.bf16)
     logger.info("precision: %s (train.bf16 = %s)", "bf16 autocast" if bf16 else "fp32", config.train.bf16)
-    config = dataclasses.replace(config, train=dataclasses.replace(config.train, bf16=bf16))
+    config = with_bf16_decided(config)
     processes = current_processes()
     with folder_lock(run_dir, processes):
         return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code, on_epoch, processes)
@@ -411,6 +411,9 @@ def _train(
         logger.warning("--resume: no checkpoint in %s; training from the start", run_dir / CHECKPOINTS_DIR)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
     elapsed = time.monotonic() - started
+    # Under bf16, Accelerate wraps the model's forward in autocast; unwrapped, the model in memory runs as a loaded
+    # one does (fp32, and bf16 where its scorer asks for it, as evaluation does with the run's train.bf16).
+    extract_model_from_parallel(tagger, keep_fp32_wrapper=False)
     if processes.is_main:
         save_model(LoadedModel(tagger, tokenizer, corpus.label_set, config), run_dir)
     wait_for_everyone(processes)  # no rank returns (and loads the model) before it is saved
