@@ -75,6 +75,21 @@ def test_seed_groups_give_mean_and_std(tmp_path: Path) -> None:
     assert group.best_valid_f1.mean == pytest.approx(0.90)
 
 
+def test_a_run_saved_before_a_key_existed_groups_with_one_that_writes_it_out(tmp_path: Path) -> None:
+    old = _write_run(tmp_path, "old", 1e-4, 1, [0.8], 0.8, 60.0)
+    new = _write_run(tmp_path, "new", 1e-4, 2, [0.9], 0.9, 60.0)
+    config = (new / "bertner.toml").read_text(encoding="utf-8")
+    # What the old run did without these keys: no CRF and no document context (read_saved_config).
+    config = config.replace("[train]", "crf = false\n\n[data]\ncontext = 0\n\n[train]")
+    (new / "bertner.toml").write_text(config, encoding="utf-8")
+    comparison = compare_runs([old, new])
+    assert comparison.differences == ("train.seed",)
+    assert comparison.groups[0].runs == ("old", "new")
+    with_crf = _write_run(tmp_path, "crf", 1e-4, 3, [0.9], 0.9, 60.0)
+    (with_crf / "bertner.toml").write_text(config.replace("crf = false", "crf = true"), encoding="utf-8")
+    assert compare_runs([old, with_crf]).differences == ("model.crf", "train.seed")
+
+
 def test_group_without_every_test_score_has_no_test_summary(runs: list[Path], tmp_path: Path) -> None:
     extra = _write_run(tmp_path, "seed3", 1e-4, 3, [0.8, 0.9, 0.9], None, 60.0)
     (group,) = compare_runs([*runs[:2], extra]).groups

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from bertner.config import CONFIG_FILENAME, read_saved_config
 from bertner.evaluation.predictions import PredictionSet
 from bertner.evaluation.significance import MeanStd, PairedTest, mean_std, paired_bootstrap, sentence_counts
 
@@ -33,7 +32,7 @@ __all__ = [
     "read_run",
 ]
 
-CONFIG_FILE = "bertner.toml"
+CONFIG_FILE = CONFIG_FILENAME
 EPOCH_METRICS_FILE = "metrics.jsonl"
 SEED_KEY = "train.seed"
 
@@ -149,15 +148,13 @@ def read_run(run_dir: Path, name: str | None = None) -> RunSummary:
     """Read one run directory.
 
     Raises:
-        ValueError: if ``bertner.toml`` is missing or not valid TOML, or a metrics file is malformed.
+        ValueError: if ``bertner.toml`` is missing or not a valid config, or a metrics file is malformed.
     """
-    config_path = run_dir / CONFIG_FILE
-    try:
-        config = tomllib.loads(config_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ValueError(f"{run_dir}: not a run directory (no {CONFIG_FILE})") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{config_path}: not valid TOML: {error}") from error
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise ValueError(f"{run_dir}: not a run directory (no {CONFIG_FILE})")
+    # The config as the run was trained: keys that a run saved by an older bertner lacks are filled in as they
+    # were then, so that runs from before and after a new key still group by seed.
+    config = read_saved_config(run_dir).to_dict()
     epochs_path = run_dir / EPOCH_METRICS_FILE
     return RunSummary(
         name=name or run_dir.name,
