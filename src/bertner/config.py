@@ -85,10 +85,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How the network is trained. The defaults are bertner's best measured setting for MiniLM-L6 short of document context (with the
-    [model] defaults: word-shape features and a CRF; docs/results.md); other named encoders adjust some of them
-    (ENCODER_DEFAULTS). The paper's hyperparameters (lr 3e-5, weight decay 0.1, no warmup, no CRF or word-shape
-    features) are configs/paper.toml."""
+    """How the network is trained. The defaults are bertner's best measured setting for MiniLM-L6 short of
+    document context (with the [model] defaults: word-shape features and a CRF; docs/results.md); other named
+    encoders adjust some of them (ENCODER_DEFAULTS). The paper's hyperparameters (lr 3e-5, weight decay 0.1, no
+    warmup, no CRF or word-shape features) are configs/paper.toml."""
 
     epochs: int = 3
     lr: float = 1e-4
