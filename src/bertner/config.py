@@ -201,6 +201,16 @@ ENCODER_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 """Defaults that differ by named encoder, under whatever a config file or the command line sets."""
 
 
+def _under(raw: dict[str, Any], values: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`raw` ({section: {key: value}}) with `values` filling the keys it does not give."""
+    merged = dict(raw)
+    for name, section_values in values.items():
+        section = raw.get(name, {})
+        if isinstance(section, dict):  # anything else is refused by config_from_dict, naming the section
+            merged[name] = {**section_values, **section}
+    return merged
+
+
 def config_from_dict(raw: dict[str, Any], where: str = "config") -> Config:
     """Build a Config from nested dicts (as read from TOML); unknown sections or keys are errors.
 
@@ -208,11 +218,7 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> Config:
     """
     model = raw.get("model", {})
     encoder = model.get("encoder", ModelConfig.encoder) if isinstance(model, dict) else None
-    preset = ENCODER_DEFAULTS.get(encoder, {}) if isinstance(encoder, str) else {}
-    for name, values in preset.items():
-        section = raw.get(name, {})
-        if isinstance(section, dict):  # anything else is refused below, naming the section
-            raw = {**raw, name: {**values, **section}}
+    raw = _under(raw, ENCODER_DEFAULTS.get(encoder, {}) if isinstance(encoder, str) else {})
     sections: dict[str, Any] = {}
     for name, values in raw.items():
         if name not in _SECTIONS:
@@ -274,12 +280,7 @@ def read_saved_config(run_dir: Path) -> Config:
     """The config a run folder was trained with (`bertner.toml`); a key it lacks takes SAVED_WITHOUT_KEY's value,
     else the default."""
     path = run_dir / CONFIG_FILENAME
-    raw = read_toml(path)
-    for section, values in SAVED_WITHOUT_KEY.items():
-        saved = raw.get(section, {})
-        if isinstance(saved, dict):  # anything else is refused by config_from_dict, naming the section
-            raw[section] = {**values, **saved}
-    return config_from_dict(raw, where=str(path))
+    return config_from_dict(_under(read_toml(path), SAVED_WITHOUT_KEY), where=str(path))
 
 
 def validate(config: Config) -> None:

@@ -321,9 +321,8 @@ def train_model(
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     # "auto" becomes the decision for this machine, and the run's saved config records it.
-    bf16 = resolve_bf16(config.train.bf16)
-    logger.info("precision: %s (train.bf16 = %s)", "bf16 autocast" if bf16 else "fp32", config.train.bf16)
-    config = with_bf16_decided(config)
+    setting, config = config.train.bf16, with_bf16_decided(config)
+    logger.info("precision: %s (train.bf16 = %s)", "bf16 autocast" if config.train.bf16 else "fp32", setting)
     processes = current_processes()
     with folder_lock(run_dir, processes):
         return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code, on_epoch, processes)
