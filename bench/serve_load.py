@@ -156,7 +156,7 @@ async def client(port: int, bodies: list[tuple[bytes, int]], turn: list[int], de
         started = time.perf_counter()
         try:
             status, _ = await asyncio.wait_for(connection.post("/v1/ner", body), timeout=60)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
             tally.other_errors += 1
             await connection.close()
             continue

@@ -11,12 +11,12 @@ import ast
 import dataclasses
 import os
 import tempfile
+import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-import tomllib
 
 CONFIG_FILENAME = "bertner.toml"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import tomllib
 from pathlib import Path
 
 import optuna
 import pytest
-import tomllib
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 

@@ -36,7 +36,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -348,7 +348,7 @@ def _manifest(model: InferenceModel, report: ExportReport) -> dict[str, Any]:
     graph = report.graph
     return {
         "format": FORMAT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": {"path": model.path, "kind": model.kind, "encoder": model.config.model.encoder},
         "scheme": model.labels.scheme.value,
         "crf": model.scorer.crf is not None,
