@@ -75,6 +75,20 @@ def test_seed_groups_give_mean_and_std(tmp_path: Path) -> None:
     assert group.best_valid_f1.mean == pytest.approx(0.90)
 
 
+def test_runs_whose_augmentation_followed_their_seed_group_by_seed(tmp_path: Path) -> None:
+    def augmented(name: str, seed: int, augment_seed: int) -> Path:
+        run = _write_run(tmp_path, name, 1e-4, seed, [0.8], 0.8, 60.0)
+        config = (run / "bertner.toml").read_text(encoding="utf-8")
+        (run / "bertner.toml").write_text(f"{config}augment = ['mention']\naugment_seed = {augment_seed}\n")
+        return run
+
+    runs = [augmented("a", 1, 1), augmented("b", 2, 2), augmented("fixed", 3, 7), augmented("fixed2", 4, 7)]
+    groups = compare_runs(runs).groups
+    # a and b: each augmentation seed was the run's own; fixed and fixed2 share augment_seed 7 and differ in seed.
+    assert [group.runs for group in groups] == [("a", "b"), ("fixed", "fixed2")]
+    assert compare_runs([runs[0], runs[2]]).groups == ()
+
+
 def test_a_run_saved_before_a_key_existed_groups_with_one_that_writes_it_out(tmp_path: Path) -> None:
     old = _write_run(tmp_path, "old", 1e-4, 1, [0.8], 0.8, 60.0)
     new = _write_run(tmp_path, "new", 1e-4, 2, [0.9], 0.9, 60.0)

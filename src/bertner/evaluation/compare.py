@@ -6,7 +6,9 @@ A run directory, as ``bertner train`` writes it, holds ``bertner.toml`` (the res
 config is required; a missing metrics file leaves the matching column empty.
 
 Runs whose configs differ only in ``train.seed`` are grouped, and their scores summarised as
-mean ± sample std, since a single seed's F1 on CoNLL-2003 varies by several tenths of a point.
+mean ± sample std, since a single seed's F1 on CoNLL-2003 varies by several tenths of a point. A
+``train.augment_seed`` equal to the run's seed followed it (a run records the seed its augmentation used),
+so it groups too.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
 CONFIG_FILE = CONFIG_FILENAME
 EPOCH_METRICS_FILE = "metrics.jsonl"
 SEED_KEY = "train.seed"
+AUGMENT_SEED_KEY = "train.augment_seed"
 
 
 @dataclass(frozen=True)
@@ -236,10 +239,18 @@ class Comparison:
         return f1_overlay_png({run.name: run.valid_f1_curve() for run in self.runs})
 
 
+def _without_seed(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` less its seed, and less the augmentation seed where that followed the seed (a run records it)."""
+    follows = config.get(AUGMENT_SEED_KEY) == config.get(SEED_KEY)
+    return {
+        key: value for key, value in config.items() if key != SEED_KEY and not (follows and key == AUGMENT_SEED_KEY)
+    }
+
+
 def _seed_groups(runs: Sequence[RunSummary]) -> tuple[SeedGroup, ...]:
     by_config: dict[str, list[RunSummary]] = {}
     for run in runs:
-        rest = {key: value for key, value in run.config.items() if key != SEED_KEY}
+        rest = _without_seed(run.config)
         by_config.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(run)
     return tuple(
         SeedGroup(
