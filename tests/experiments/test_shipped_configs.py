@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bertner.config import Config, load_config
+from bertner.config import Config, load_config, read_toml
 from bertner.experiments.space import load_space
 from bertner.experiments.spec import load_experiment
 
@@ -17,9 +17,8 @@ CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"
 PINNED = (("model", "crf"), ("model", "case_features"), ("train", "bf16"), ("train", "lr"))
 
 
-def _configs(path: Path) -> list[Config]:
-    """The configs a file runs: a search's base, an experiment's variants, or the file itself."""
-    tables = tomllib.loads(path.read_text(encoding="utf-8"))
+def _configs(path: Path, tables: dict[str, Any]) -> list[Config]:
+    """The configs a file (`tables`, as read) runs: a search's base, an experiment's variants, or the file itself."""
     if "search" in tables:
         return [load_space(path).base]
     if "experiment" in tables:
@@ -33,8 +32,8 @@ def test_configs_folder_is_found() -> None:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
 def test_shipped_config_loads_and_pins_changed_defaults(path: Path) -> None:
-    configs = _configs(path)
+    tables = read_toml(path)
+    configs = _configs(path, tables)
     assert configs and all(config.model.encoder in {"minilm-l6", "mpnet-base"} for config in configs)
-    tables = tomllib.loads(path.read_text(encoding="utf-8"))
     missing = [f"{table}.{key}" for table, key in PINNED if key not in tables.get(table, {})]
     assert not missing, f"{path.name} leaves {missing} to the defaults"

@@ -241,10 +241,11 @@ class Comparison:
 
 def _without_seed(config: Mapping[str, Any]) -> dict[str, Any]:
     """`config` less its seed, and less the augmentation seed where that followed the seed (a run records it)."""
-    follows = config.get(AUGMENT_SEED_KEY) == config.get(SEED_KEY)
-    return {
-        key: value for key, value in config.items() if key != SEED_KEY and not (follows and key == AUGMENT_SEED_KEY)
-    }
+    rest = dict(config)
+    seed = rest.pop(SEED_KEY, None)
+    if rest.get(AUGMENT_SEED_KEY) == seed:
+        rest.pop(AUGMENT_SEED_KEY, None)
+    return rest
 
 
 def _seed_groups(runs: Sequence[RunSummary]) -> tuple[SeedGroup, ...]:
