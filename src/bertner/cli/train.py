@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bertner.cli.options import (
     add_report_options,
@@ -18,6 +18,9 @@ from bertner.cli.options import (
     report_options,
 )
 from bertner.config import AUGMENT_METHODS, LOSS_NORMALIZATIONS, load_config
+
+if TYPE_CHECKING:
+    from bertner.training.distributed import Processes
 
 logger = logging.getLogger("bertner")
 
@@ -199,13 +202,21 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bertner.training.distributed import current_processes, leave
+
+    processes = current_processes()
+    try:
+        return _run(args, processes)
+    finally:
+        leave(processes)
+
+
+def _run(args: argparse.Namespace, processes: Processes) -> int:
     from bertner.data.corpus import load_corpus
     from bertner.inference.evaluate import evaluate_sentences, write_evaluation
     from bertner.model.build import load_model
-    from bertner.training.distributed import current_processes
     from bertner.training.trainer import train_model
 
-    processes = current_processes()
     if not processes.is_main:  # under torchrun: rank 0 logs and prints for the run
         logger.setLevel(logging.WARNING)
     config = load_config(args.config, _train_overrides(args))

@@ -67,6 +67,16 @@ def wait_for_everyone(processes: Processes) -> None:
         PartialState().wait_for_everyone()
 
 
+def leave(processes: Processes) -> None:
+    """Tear down this process's part of torch.distributed once it has made its last collective call (nothing
+    with one process). Left to interpreter exit, the process group's native threads can be destroyed in the
+    wrong order and abort a rank that had finished ("terminate called without an active exception")."""
+    if processes.count > 1:
+        from accelerate import PartialState
+
+        PartialState().destroy_process_group()
+
+
 @contextlib.contextmanager
 def local_main_first(processes: Processes) -> Iterator[None]:
     """Run the block in the first process of each node, then in the others: for per-node caches (an encoder
