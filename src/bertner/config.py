@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import tomli_w
 
-CONFIG_FILENAME = "bertner.toml"
+from bertner.layout import CONFIG_FILENAME
 
 
 @dataclass(frozen=True)

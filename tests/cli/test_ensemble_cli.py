@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bertner.cli import main
-from bertner.inference.folders import ENSEMBLE_MANIFEST
 from bertner.labels import LabelSet
+from bertner.layout import ENSEMBLE_MANIFEST
 from tiny_models import write_random_run
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])

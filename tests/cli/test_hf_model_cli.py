@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bertner.cli import main
-from bertner.config import CONFIG_FILENAME
+from bertner.layout import CONFIG_FILENAME
 from bertner.model.build import LABELS_FILENAME
 
 

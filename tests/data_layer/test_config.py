@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bertner.config import (
-    CONFIG_FILENAME,
-    Config,
-    DataConfig,
-    ModelConfig,
-    TrainConfig,
-    load_config,
-    read_saved_config,
-    save_config,
-)
+from bertner.config import Config, DataConfig, ModelConfig, TrainConfig, load_config, read_saved_config, save_config
+from bertner.layout import CONFIG_FILENAME
 
 
 def _toml(tmp_path: Path, text: str) -> Path:

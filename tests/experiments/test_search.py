@@ -25,9 +25,9 @@ from bertner.experiments import search as search_module
 from bertner.experiments.search import SearchSettings, run_search
 from bertner.experiments.space import SearchSpace, load_space
 from bertner.experiments.study import default_storage
-from bertner.model.build import INCOMPLETE_MARKER
+from bertner.layout import INCOMPLETE_MARKER, LOCK_FILENAME
 from bertner.model.precision import with_bf16_decided
-from bertner.training.lock import LOCK_FILENAME, RunLock
+from bertner.training.lock import RunLock
 
 TRIALS = 3
 

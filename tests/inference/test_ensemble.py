@@ -23,12 +23,12 @@ from bertner.inference.ensemble import EnsembleModel, in_label_order
 from bertner.inference.ensemble_folder import load_tagging_model, read_ensemble_manifest
 from bertner.inference.ensemble_write import make_ensemble
 from bertner.inference.export import export_onnx
-from bertner.inference.folders import ENSEMBLE_MANIFEST
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.loading import load_inference_model
 from bertner.inference.predictor import Predictor
 from bertner.inference.tagging import TaggedWords, tag_words
 from bertner.labels import LabelSet, Scheme, first_illegal
+from bertner.layout import ENSEMBLE_MANIFEST
 from bertner.model.build import LoadedModel, build_tagger, load_model, save_model
 from bertner.model.decode import decode_words
 from tiny_models import built_run_config, plain_model_config, write_random_run, write_tiny_bert

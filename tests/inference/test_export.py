@@ -26,11 +26,11 @@ from bertner.data.encoding import EncodingPlan, encode
 from bertner.inference import export as export_module
 from bertner.inference.evaluate import evaluate_sentences
 from bertner.inference.export import ExportReport, export_onnx
-from bertner.inference.folders import CRF_FILE, EXPORT_MANIFEST, ONNX_MODEL
 from bertner.inference.loading import InferenceModel, load_inference_model
 from bertner.inference.onnx_backend import OnnxScorer
 from bertner.inference.tagging import tag_words
 from bertner.labels import LabelSet, Scheme
+from bertner.layout import CRF_FILE, EXPORT_MANIFEST, ONNX_MODEL
 from bertner.model.build import LoadedModel, build_tagger, save_model
 from bertner.model.collate import Collator
 from tiny_models import built_run_config, plain_model_config

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bertner.cli import main
-from bertner.training.lock import LOCK_FILENAME, RunFolderBusyError, RunLock
+from bertner.layout import LOCK_FILENAME
+from bertner.training.lock import RunFolderBusyError, RunLock
 
 HOLD = """
 import sys, time

@@ -25,8 +25,9 @@ from bertner.data.conll import Sentence, read_conll
 from bertner.data.corpus import load_corpus
 from bertner.data.encoding import EncodingPlan, Window, encode
 from bertner.labels import LabelSet
+from bertner.layout import CHECKPOINTS_DIR
 from bertner.training.augmentation import AugmentedWindowDataset
-from bertner.training.trainer import CHECKPOINTS_DIR, encode_sentences, train_model
+from bertner.training.trainer import encode_sentences, train_model
 
 BATCH_SIZE = 4
 METHODS = ("mention", "token")

@@ -10,8 +10,8 @@ import pytest
 
 from bertner.config import Config, load_config
 from bertner.data.corpus import load_corpus
-from bertner.model.build import INCOMPLETE_MARKER, IncompleteModelError, load_model
-from bertner.training.lock import LOCK_FILENAME
+from bertner.layout import INCOMPLETE_MARKER, LOCK_FILENAME
+from bertner.model.build import IncompleteModelError, load_model
 from bertner.training.trainer import train_model
 
 

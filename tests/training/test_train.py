@@ -17,9 +17,10 @@ from bertner.data.conll import read_conll
 from bertner.data.corpus import Corpus, load_corpus
 from bertner.data.features import PAD_SHAPE, word_shape
 from bertner.inference.evaluate import evaluate_sentences
+from bertner.layout import CHECKPOINTS_DIR
 from bertner.model.build import load_model
 from bertner.training import trainer as trainer_module
-from bertner.training.trainer import CHECKPOINTS_DIR, TrainResult, train_model
+from bertner.training.trainer import TrainResult, train_model
 from tiny_models import write_tiny_bert
 
 BATCH_SIZE = 4

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     comparison = compare_runs(args.runs)
     print(comparison.to_markdown())
     if args.plot:
-        from bertner.data.files import write_bytes_atomic
+        from bertner.files import write_bytes_atomic
 
         write_bytes_atomic(args.plot, comparison.overlay_png())
         print(f"wrote {args.plot}")

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertner.config import CONFIG_FILENAME, read_saved_config
+from bertner.config import read_saved_config
 from bertner.evaluation.predictions import PredictionSet
 from bertner.evaluation.significance import MeanStd, PairedTest, mean_std, paired_bootstrap, sentence_counts
+from bertner.layout import CONFIG_FILENAME, EPOCH_METRICS_FILE
 
 __all__ = [
     "Comparison",
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 CONFIG_FILE = CONFIG_FILENAME
-EPOCH_METRICS_FILE = "metrics.jsonl"
 SEED_KEY = "train.seed"
 AUGMENT_SEED_KEY = "train.augment_seed"
 

@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertner.evaluation.compare import EPOCH_METRICS_FILE, read_epoch_metrics
+from bertner.evaluation.compare import read_epoch_metrics
 from bertner.evaluation.confusion import ConfusionMatrix, entity_confusion, token_confusion
 from bertner.evaluation.errors import ERROR_CATEGORIES, ErrorAnalysis, ErrorExample, analyse_errors, error_examples
 from bertner.evaluation.metrics import Scores, score
 from bertner.evaluation.predictions import PredictionSet, entity_types, type_coverage
 from bertner.evaluation.significance import ConfidenceInterval, bootstrap_f1, sentence_counts
+from bertner.layout import EPOCH_METRICS_FILE, SPLIT_METRICS
 
 __all__ = ["BootstrapSettings", "ReportFiles", "write_report"]
 
@@ -384,10 +385,6 @@ def _contents(
     return {**{name: text.encode("utf-8") for name, text in texts.items()}, **images}
 
 
-COMPLETE_MARK = "metrics.json"
-"""The file renamed into place last: a report folder holding it holds one whole report."""
-
-
 def _write_all(output_dir: Path, files: Mapping[str, bytes]) -> None:
     """Write into a staging folder beside ``output_dir``, then rename each file into place, ``metrics.json`` last
     (after deleting the old one first), so that a crash between two renames leaves no ``metrics.json``."""
@@ -396,8 +393,8 @@ def _write_all(output_dir: Path, files: Mapping[str, bytes]) -> None:
     try:
         for name, data in files.items():
             (staging / name).write_bytes(data)
-        (output_dir / COMPLETE_MARK).unlink(missing_ok=True)
-        for name in sorted(files, key=lambda name: name == COMPLETE_MARK):
+        (output_dir / SPLIT_METRICS).unlink(missing_ok=True)
+        for name in sorted(files, key=lambda name: name == SPLIT_METRICS):
             os.replace(staging / name, output_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -16,16 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertner.data.files import write_bytes_atomic, write_text_atomic
 from bertner.evaluation.compare import read_run
 from bertner.evaluation.significance import MeanStd, mean_std
 from bertner.experiments.spec import Experiment, PlannedRun, describe
+from bertner.files import write_bytes_atomic, write_text_atomic
+from bertner.layout import EVAL_DIR, RUN_RECORD, SPLIT_METRICS
 
 logger = logging.getLogger(__name__)
 
-RUN_RECORD = "run.json"
-EVAL_DIR = "eval"
-METRICS_FILE = "metrics.json"
 RESULT_FILES = ("results.md", "results.csv", "results.json", "results.png")
 
 MEMORY_NOTE = (
@@ -160,7 +158,7 @@ def read_run_result(run: PlannedRun) -> RunResult:
     """The results of one trained run folder (it must hold run.json)."""
     record = _json(run.run_dir / RUN_RECORD)
     summary = read_run(run.run_dir)
-    test_metrics = run.run_dir / EVAL_DIR / "test" / METRICS_FILE
+    test_metrics = run.run_dir / EVAL_DIR / "test" / SPLIT_METRICS
     per_type = _json(test_metrics).get("per_type", {}) if test_metrics.is_file() else {}
     return RunResult(
         variant=run.variant,

@@ -25,22 +25,16 @@ from typing import Any
 
 import torch
 
-from bertner.config import CONFIG_FILENAME, DataConfig, read_saved_config
+from bertner.config import DataConfig, read_saved_config
 from bertner.data.corpus import Corpus, load_corpus
-from bertner.data.files import write_text_atomic
-from bertner.experiments.results import (
-    EVAL_DIR,
-    METRICS_FILE,
-    RUN_RECORD,
-    ExperimentResults,
-    collect_results,
-    write_results,
-)
+from bertner.experiments.results import EVAL_DIR, ExperimentResults, collect_results, write_results
 from bertner.experiments.spec import Experiment, PlannedRun
+from bertner.files import write_text_atomic
 from bertner.inference.evaluate import evaluate_sentences, write_evaluation
+from bertner.layout import CHECKPOINTS_DIR, CONFIG_FILENAME, RUN_RECORD, SPLIT_METRICS
 from bertner.model.build import load_model
 from bertner.model.precision import with_bf16_decided
-from bertner.training.trainer import CHECKPOINTS_DIR, train_model
+from bertner.training.trainer import train_model
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +58,7 @@ class RunOptions:
 def is_finished(run: PlannedRun, splits: tuple[str, ...]) -> bool:
     """Whether the run was trained (run.json) and scored on every split the experiment asks for."""
     return (run.run_dir / RUN_RECORD).is_file() and all(
-        (run.run_dir / EVAL_DIR / split / METRICS_FILE).is_file() for split in splits
+        (run.run_dir / EVAL_DIR / split / SPLIT_METRICS).is_file() for split in splits
     )
 
 
@@ -155,7 +149,7 @@ def execute_run(run: PlannedRun, corpus: Corpus, options: RunOptions, own_proces
             **memory.read(),
         }
         write_text_atomic(record_path, json.dumps(record, indent=2) + "\n")
-    missing = [split for split in options.splits if not (run.run_dir / EVAL_DIR / split / METRICS_FILE).is_file()]
+    missing = [split for split in options.splits if not (run.run_dir / EVAL_DIR / split / SPLIT_METRICS).is_file()]
     if missing:
         model = load_model(run.run_dir)
         for split in missing:

@@ -28,7 +28,6 @@ import optuna
 
 from bertner.config import DataConfig
 from bertner.data.corpus import Corpus, load_corpus
-from bertner.data.files import write_text_atomic
 from bertner.experiments.search_results import SearchSummary, summarize, write_outputs
 from bertner.experiments.space import SearchSpace
 from bertner.experiments.study import (
@@ -43,14 +42,15 @@ from bertner.experiments.study import (
     fail_stale_trials,
     open_study,
 )
-from bertner.training.trainer import CHECKPOINTS_DIR, train_model
+from bertner.files import write_text_atomic
+from bertner.layout import CHECKPOINTS_DIR, TRIAL_RECORD
+from bertner.training.trainer import train_model
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["PRUNERS", "SearchSettings", "make_pruner", "run_search", "trial_dir"]
 
 PRUNERS = ("median", "hyperband", "none")
-TRIAL_RECORD = "trial.json"
 
 
 @dataclass(frozen=True)

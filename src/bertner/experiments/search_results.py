@@ -19,9 +19,9 @@ import optuna
 import tomli_w
 from optuna.trial import FrozenTrial, TrialState
 
-from bertner.data.files import write_bytes_atomic, write_text_atomic
 from bertner.experiments.space import SearchSpace
 from bertner.experiments.study import NOTE_ATTR
+from bertner.files import write_bytes_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 

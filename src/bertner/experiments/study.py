@@ -37,9 +37,10 @@ from typing import Any
 
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from bertner.data.files import read_json, write_text_atomic
 from bertner.experiments.space import SearchSpace
-from bertner.training.lock import LOCK_FILENAME, RunFolderBusyError, RunLock
+from bertner.files import read_json, write_text_atomic
+from bertner.layout import LOCK_FILENAME, SEARCH_CLAIM_FILE
+from bertner.training.lock import RunFolderBusyError, RunLock
 
 try:
     import optuna
@@ -60,7 +61,6 @@ __all__ = [
 ]
 
 STUDY_FILE = "study.db"
-CLAIM_FILE = "search.json"
 WORKERS_DIR = "workers"
 TRIALS_DIR = "trials"
 SPACE_ATTR = "bertner.space"
@@ -176,7 +176,7 @@ def claim_output(output: Path, study: optuna.Study, storage_url: str) -> None:
     """
     own = storage_url == default_storage(output)
     claim = {"study_name": study.study_name, "storage": STUDY_FILE if own else shown_url(storage_url)}
-    path = output / CLAIM_FILE
+    path = output / SEARCH_CLAIM_FILE
     if path.is_file():
         previous = read_json(path, "the search's study")
         if previous != claim:

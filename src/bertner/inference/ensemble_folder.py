@@ -18,19 +18,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bertner.data.files import read_json
+from bertner.files import read_json
 from bertner.inference.ensemble import EnsembleModel
-from bertner.inference.folders import ENSEMBLE_MANIFEST
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.loading import load_inference_model
 from bertner.inference.tagging import TaggingModel
 from bertner.labels import Scheme
+from bertner.layout import ENSEMBLE_MANIFEST
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-MEMBERS_DIR = "members"
-"""Where `--copy` puts the members, one folder each, inside the ensemble folder."""
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bertner.data.files import replace_folder
+from bertner.files import replace_folder
 from bertner.inference.ensemble import EnsembleModel
-from bertner.inference.ensemble_folder import MEMBERS_DIR, EnsembleManifest, MemberEntry, is_ensemble
-from bertner.inference.folders import ENSEMBLE_MANIFEST
+from bertner.inference.ensemble_folder import EnsembleManifest, MemberEntry, is_ensemble
 from bertner.inference.loading import load_inference_model
-from bertner.model.build import CUSTOM_ENCODER_DIR
+from bertner.layout import CUSTOM_ENCODER_DIR, ENSEMBLE_MANIFEST, MEMBERS_DIR
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -48,7 +48,6 @@ from bertner.config import save_config
 from bertner.data.conll import Sentence
 from bertner.data.features import NUM_SHAPES
 from bertner.inference.evaluate import evaluate_sentences
-from bertner.inference.folders import CRF_FILE, EXPORT_MANIFEST, ONNX_MODEL
 from bertner.inference.loading import HFScorer, InferenceModel
 from bertner.inference.onnx_backend import (
     FORMAT_VERSION,
@@ -58,9 +57,9 @@ from bertner.inference.onnx_backend import (
     crf_to_dict,
     import_onnxruntime,
 )
+from bertner.layout import CRF_FILE, EXPORT_MANIFEST, LABELS_FILENAME, ONNX_MODEL
 from bertner.model.crf import CRF
 from bertner.model.decode import TaggerScorer
-from bertner.model.layout import LABELS_FILENAME
 
 logger = logging.getLogger(__name__)
 

@@ -19,13 +19,12 @@ import torch
 
 from bertner.config import Config, DataConfig, ModelConfig
 from bertner.data.encoding import EncodingPlan, encode
-from bertner.data.files import read_json
-from bertner.inference.folders import ENSEMBLE_MANIFEST, EXPORT_MANIFEST, HF_CONFIG
+from bertner.files import read_json
 from bertner.inference.hf_labels import ModelLabels, read_model_labels
 from bertner.labels import LabelSet, Scheme
+from bertner.layout import ENSEMBLE_MANIFEST, EXPORT_MANIFEST, HF_CONFIG, LABELS_FILENAME
 from bertner.model.crf import CRF
 from bertner.model.decode import TaggerScorer, WindowScorer, WordScores, score_words
-from bertner.model.layout import LABELS_FILENAME
 from bertner.model.precision import resolve_bf16
 from bertner.model.tokenizer import load_tokenizer
 

@@ -13,14 +13,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from bertner.evaluation.compare import EPOCH_METRICS_FILE, read_epoch_metrics
-from bertner.inference.folders import EXPORT_MANIFEST
+from bertner.evaluation.compare import read_epoch_metrics
 from bertner.inference.loading import read_manifest
 from bertner.inference.tagging import TaggingModel
+from bertner.layout import EPOCH_METRICS_FILE, EVAL_DIR, EXPORT_MANIFEST, SPLIT_METRICS
 
 logger = logging.getLogger(__name__)
 
-EVAL_DIR, SPLIT_METRICS = "eval", "metrics.json"
+
 SPLITS = ("valid", "test")
 OVERALL = ("precision", "recall", "f1")
 

@@ -19,13 +19,12 @@ import numpy as np
 import torch
 
 from bertner.config import read_saved_config
-from bertner.data.files import read_json
-from bertner.inference.folders import CRF_FILE, ONNX_MODEL
+from bertner.files import read_json
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.loading import InferenceModel, read_manifest
 from bertner.labels import Scheme
+from bertner.layout import CRF_FILE, LABELS_FILENAME, ONNX_MODEL
 from bertner.model.crf import CRF
-from bertner.model.layout import LABELS_FILENAME
 from bertner.model.tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)

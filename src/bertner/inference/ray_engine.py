@@ -35,8 +35,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bertner.data.files import write_text_atomic
 from bertner.data.textinput import read_records
+from bertner.files import write_text_atomic
 from bertner.inference.corpus_files import CorpusFile
 from bertner.inference.predictor import Predictor
 from bertner.inference.tagged_lines import tag_records

@@ -34,28 +34,28 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import AutoConfig, AutoModelForTokenClassification
 
-from bertner.config import CONFIG_FILENAME, Config, ModelConfig, read_saved_config, save_config
+from bertner.config import Config, ModelConfig, read_saved_config, save_config
 from bertner.labels import LabelSet, split_tag
+from bertner.layout import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILENAME,
+    CUSTOM_ENCODER_DIR,
+    CUSTOM_WEIGHTS,
+    HF_CONFIG,
+    HF_WEIGHTS,
+    INCOMPLETE_MARKER,
+    LABELS_FILENAME,
+    TOKENIZER_CONFIG,
+)
 from bertner.model.crf import CRF
 from bertner.model.encoders import resolve_encoder
 from bertner.model.freezing import freeze
 from bertner.model.heads import build_head
-from bertner.model.layout import LABELS_FILENAME
 from bertner.model.lora import add_lora, merged_copy
 from bertner.model.tagger import Tagger
 from bertner.model.tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
-
-CUSTOM_WEIGHTS = "tagger.safetensors"
-CUSTOM_ENCODER_DIR = "encoder"
-HF_WEIGHTS = "model.safetensors"
-HF_CONFIG = "config.json"
-TOKENIZER_CONFIG = "tokenizer_config.json"
-INCOMPLETE_MARKER = "incomplete.json"
-"""Present while a model folder is being trained into or saved; a folder holding it is refused by `load_model`."""
-CHECKPOINTS_DIR = "checkpoints"
-"""The Trainer's checkpoints inside a run folder, from which `bertner train --resume` continues."""
 
 
 class ModelFolderError(ValueError):

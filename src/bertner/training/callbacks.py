@@ -11,11 +11,9 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from bertner.data.files import write_text_atomic
+from bertner.files import write_text_atomic
 
 logger = logging.getLogger(__name__)
-
-METRICS_FILENAME = "metrics.jsonl"
 
 
 def read_metric_lines(path: Path) -> list[str]:

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-logger = logging.getLogger(__name__)
+from bertner.layout import LOCK_FILENAME
 
-LOCK_FILENAME = "bertner.lock"
+logger = logging.getLogger(__name__)
 
 
 class RunFolderBusyError(RuntimeError):

@@ -31,11 +31,11 @@ from bertner.data.alignment import IGNORE
 from bertner.data.conll import Sentence
 from bertner.data.corpus import Corpus
 from bertner.data.encoding import EncodingPlan, Window, encode
-from bertner.data.files import write_text_atomic
 from bertner.evaluation.metrics import score
+from bertner.files import write_text_atomic
 from bertner.labels import LabelSet
+from bertner.layout import CHECKPOINTS_DIR, EPOCH_METRICS_FILE
 from bertner.model.build import (
-    CHECKPOINTS_DIR,
     LABELS_FILENAME,
     LoadedModel,
     build_tagger,
@@ -50,7 +50,7 @@ from bertner.model.packing import packing_supported
 from bertner.model.precision import resolve_bf16, with_bf16_decided
 from bertner.model.tagger import Tagger
 from bertner.training.augmentation import AugmentEachEpoch, augmented_dataset, with_augment_seed
-from bertner.training.callbacks import METRICS_FILENAME, EpochHook, EpochHookCallback, EpochMetricsWriter
+from bertner.training.callbacks import EpochHook, EpochHookCallback, EpochMetricsWriter
 from bertner.training.distributed import (
     ONE_PROCESS,
     Processes,
@@ -371,7 +371,7 @@ def _train(
     # Rank 0 alone writes metrics.jsonl and TensorBoard logs (training/distributed.py).
     writers = (
         [
-            EpochMetricsWriter(run_dir / METRICS_FILENAME),
+            EpochMetricsWriter(run_dir / EPOCH_METRICS_FILE),
             TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(run_dir / TENSORBOARD_DIR))),
         ]
         if processes.is_main
