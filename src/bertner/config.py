@@ -148,10 +148,19 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Every setting as TOML tables ({section: {key: value}}), None written as NONE (TOML has no null)."""
         return {
-            section.name: {k: v for k, v in dataclasses.asdict(getattr(self, section.name)).items() if v is not None}
+            section.name: {
+                key: NONE if value is None else value
+                for key, value in dataclasses.asdict(getattr(self, section.name)).items()
+            }
             for section in fields(self)
         }
+
+
+NONE = "none"
+"""How a config file spells None, which TOML lacks: `crf_lr = "none"`. Read as None only for a key whose type
+allows None (none of them is a string, so the spelling is never ambiguous); elsewhere it is a wrong value."""
 
 
 _SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -181,6 +190,8 @@ def _section_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
         if key not in known:
             raise ValueError(f"{where}: unknown key {key!r}; expected one of {sorted(known)}")
         expected = known[key].type
+        if value == NONE and isinstance(expected, str) and "None" in expected.split(" | "):
+            values[key] = value = None
         if expected == _STRINGS:
             # TOML has arrays, not tuples; a tuple keeps the frozen config hashable and comparable.
             if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
@@ -270,10 +281,13 @@ def save_config(config: Config, run_dir: Path) -> Path:
 
 SAVED_WITHOUT_KEY: dict[str, dict[str, Any]] = {
     "model": {"case_features": False, "crf": False},
-    "train": {"bf16": False},
+    "train": {"bf16": False, "crf_lr": None},
 }
 """What a saved run's missing keys mean: it was written before the key existed, so it was trained without the
-feature, whatever today's default (since 2026-11-30 the defaults turn these on)."""
+feature, whatever today's default (since 2026-11-30 the defaults turn these on). A run saved before 2026-12-06
+dropped a key whose value was None; crf_lr has existed as long as the CRF, so a record without it had None
+(its default until 2026-11-30). Every other key that may be None defaults to None. Records written since keep
+every key (Config.to_dict)."""
 
 
 def read_saved_config(run_dir: Path) -> Config:
