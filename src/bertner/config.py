@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import tomli_w
 
+from bertner.errors import UserError
 from bertner.layout import CONFIG_FILENAME
 
 
@@ -181,21 +182,21 @@ def _check_type(key: str, value: Any, annotation: str, where: str) -> None:
         return
     # bool is a subclass of int, but `epochs = true` is a mistake, not 1.
     if not any(isinstance(value, _TYPES[name]) and (name == "bool" or not isinstance(value, bool)) for name in checked):
-        raise ValueError(f"{where}: {key} must be {' or '.join(allowed)}, not {value!r}")
+        raise UserError(f"{where}: {key} must be {' or '.join(allowed)}, not {value!r}")
 
 
 def _section_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     for key, value in values.items():
         if key not in known:
-            raise ValueError(f"{where}: unknown key {key!r}; expected one of {sorted(known)}")
+            raise UserError(f"{where}: unknown key {key!r}; expected one of {sorted(known)}")
         expected = known[key].type
         if value == NONE and isinstance(expected, str) and "None" in expected.split(" | "):
             values[key] = value = None
         if expected == _STRINGS:
             # TOML has arrays, not tuples; a tuple keeps the frozen config hashable and comparable.
             if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
-                raise ValueError(f"{where}: {key} must be a list of strings, not {value!r}")
+                raise UserError(f"{where}: {key} must be a list of strings, not {value!r}")
             values[key] = tuple(value)
         elif isinstance(expected, str):
             _check_type(key, value, expected, where)
@@ -233,28 +234,28 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> Config:
     sections: dict[str, Any] = {}
     for name, values in raw.items():
         if name not in _SECTIONS:
-            raise ValueError(f"{where}: unknown section [{name}]; expected one of {sorted(_SECTIONS)}")
+            raise UserError(f"{where}: unknown section [{name}]; expected one of {sorted(_SECTIONS)}")
         if not isinstance(values, dict):
-            raise ValueError(f"{where}: [{name}] must be a table")
+            raise UserError(f"{where}: [{name}] must be a table")
         sections[name] = _section_from_dict(_SECTIONS[name], dict(values), f"{where} [{name}]")
     config = Config(**sections)
     try:
         validate(config)
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
     return config
 
 
 def read_toml(path: Path, what: str = "config") -> dict[str, Any]:
-    """A TOML file as dicts; an unreadable or invalid file is a ValueError naming the path."""
+    """A TOML file as dicts; an unreadable or invalid file is a UserError naming the path."""
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: not valid TOML: {error}") from error
+        raise UserError(f"{path}: not valid TOML: {error}") from error
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not valid UTF-8 (byte {error.start}), so not TOML") from error
+        raise UserError(f"{path}: not valid UTF-8 (byte {error.start}), so not TOML") from error
     except OSError as error:
-        raise ValueError(f"{path}: cannot read {what}: {error.strerror}") from error
+        raise UserError(f"{path}: cannot read {what}: {error.strerror}") from error
 
 
 def load_config(path: Path | None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
@@ -328,7 +329,7 @@ def validate(config: Config) -> None:
     ]
     for ok, message in checks:
         if not ok:
-            raise ValueError(f"invalid config: {message}")
+            raise UserError(f"invalid config: {message}")
 
 
 LOSS_NORMALIZATIONS = ("batch", "corpus")

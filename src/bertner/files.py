@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bertner.errors import UserError
+
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to a temporary file beside `path`, then rename it over `path` in one step."""
@@ -49,8 +51,8 @@ def replace_folder(staging: Path, output: Path) -> None:
 
 
 def read_json(path: Path, what: str) -> Any:
-    """The JSON value in `path`; an unreadable, non-UTF-8 or invalid file is a ValueError naming it and `what`."""
+    """The JSON value in `path`; an unreadable, non-UTF-8 or invalid file is a UserError naming it and `what`."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read {what}: {error}") from error
+        raise UserError(f"{path}: cannot read {what}: {error}") from error

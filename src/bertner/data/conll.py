@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bertner.errors import UserError
 from bertner.labels import OUTSIDE, Scheme, detect_scheme, first_illegal, split_tag, to_iob2
 
 DOCSTART = "-DOCSTART-"
@@ -29,7 +30,7 @@ _RULES = {
 }
 
 
-class ConllFormatError(ValueError):
+class ConllFormatError(UserError):
     """A CoNLL file that cannot be read; the message starts with `path:line:`."""
 
 

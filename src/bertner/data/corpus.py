@@ -48,7 +48,11 @@ def load_corpus(source: str, config: DataConfig) -> Corpus:
     if source.startswith(HF_PREFIX):
         import datasets  # heavy: imported only for this path
 
-        return corpus_from_hf(datasets.load_dataset(source[len(HF_PREFIX) :]), config, source)
+        try:
+            dataset_dict = datasets.load_dataset(source[len(HF_PREFIX) :])
+        except OSError as error:  # not on the hub or in the cache (DatasetNotFoundError), no network, ...
+            raise ConllFormatError(f"{source}: cannot load the dataset: {error}") from error
+        return corpus_from_hf(dataset_dict, config, source)
     directory = Path(source)
     if not directory.is_dir():
         raise ConllFormatError(f"{directory}: not a folder with train/valid/test CoNLL files")
@@ -79,7 +83,10 @@ def sentences_from_hf(dataset: Any, where: str, scheme: str = "auto") -> list[Se
             raise ConllFormatError(f"{where}: missing column {column!r} (found {dataset.column_names})")
     names = _tag_names(dataset, "ner_tags")
     rows = [(list(row["tokens"]), [names[t] if names is not None else t for t in row["ner_tags"]]) for row in dataset]
-    resolved = detect_scheme(tags for _, tags in rows) if scheme == "auto" else Scheme(scheme)
+    try:
+        resolved = detect_scheme(tags for _, tags in rows) if scheme == "auto" else Scheme(scheme)
+    except ValueError as error:  # a tag name that is not one (split_tag)
+        raise ConllFormatError(f"{where}: {error}") from error
     sentences = []
     for index, (words, tags) in enumerate(rows):
         place = f"{where}[{index}]"
@@ -87,7 +94,10 @@ def sentences_from_hf(dataset: Any, where: str, scheme: str = "auto") -> list[Se
             raise ConllFormatError(f"{place}: {len(words)} tokens but {len(tags)} tags")
         if any(not word for word in words):
             raise ConllFormatError(f"{place}: empty word")
-        bad = first_illegal(tags, resolved)
+        try:
+            bad = first_illegal(tags, resolved)
+        except ValueError as error:  # a tag name that is not one (split_tag)
+            raise ConllFormatError(f"{place}: {error}") from error
         if bad is not None:
             raise ConllFormatError(f"{place}: illegal {resolved.value} sequence at word {bad}: {tags[bad]!r}")
         if words:

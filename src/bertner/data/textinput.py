@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from bertner.errors import UserError
+
 FORMATS = ("text", "jsonl")
 
 
@@ -33,7 +35,7 @@ def _lines(stream: IO[bytes], name: str) -> Iterator[tuple[int, str]]:
         try:
             yield number, raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise ValueError(f"{name}:{number}: not valid UTF-8 at byte {error.start} of the line") from error
+            raise UserError(f"{name}:{number}: not valid UTF-8 at byte {error.start} of the line") from error
 
 
 def _record(number: int, line: str, name: str) -> TextRecord:
@@ -41,13 +43,13 @@ def _record(number: int, line: str, name: str) -> TextRecord:
     try:
         value = json.loads(line)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
+        raise UserError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
     if not isinstance(value, dict):
-        raise ValueError(f'{where}: expected a JSON object like {{"id": ..., "text": "..."}}')
+        raise UserError(f'{where}: expected a JSON object like {{"id": ..., "text": "..."}}')
     if "text" not in value:
-        raise ValueError(f'{where}: the object has no "text" field')
+        raise UserError(f'{where}: the object has no "text" field')
     if not isinstance(value["text"], str):
-        raise ValueError(f'{where}: "text" must be a string, not {type(value["text"]).__name__}')
+        raise UserError(f'{where}: "text" must be a string, not {type(value["text"]).__name__}')
     return TextRecord(number, value["text"], value.get("id"))
 
 

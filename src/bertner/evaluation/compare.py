@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bertner.config import read_saved_config
+from bertner.errors import UserError
 from bertner.evaluation.predictions import PredictionSet
 from bertner.evaluation.significance import MeanStd, PairedTest, mean_std, paired_bootstrap, sentence_counts
 from bertner.layout import CONFIG_FILENAME, EPOCH_METRICS_FILE
@@ -62,18 +63,22 @@ def read_epoch_metrics(path: Path) -> tuple[EpochRecord, ...]:
     """The records of a ``metrics.jsonl`` file, in file order; blank lines are skipped.
 
     Raises:
-        ValueError: ``path:line: ...`` for a line that is not a JSON object with ``epoch`` and ``step``.
+        UserError: ``path:line: ...`` for a line that is not a JSON object with ``epoch`` and ``step``.
     """
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot read the epoch metrics: {error}") from error
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             raw = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: not valid JSON: {error.msg}") from error
+            raise UserError(f"{path}:{number}: not valid JSON: {error.msg}") from error
         if not isinstance(raw, dict) or _number(raw.get("epoch")) is None or _number(raw.get("step")) is None:
-            raise ValueError(f"{path}:{number}: expected a JSON object with numeric 'epoch' and 'step'")
+            raise UserError(f"{path}:{number}: expected a JSON object with numeric 'epoch' and 'step'")
         valid = raw["valid"] if isinstance(raw.get("valid"), dict) else {}
         records.append(
             EpochRecord(
@@ -106,8 +111,8 @@ def _overall_f1(path: Path) -> float | None:
         return None
     try:
         overall = json.loads(path.read_text(encoding="utf-8")).get("overall", {})
-    except (json.JSONDecodeError, AttributeError) as error:
-        raise ValueError(f"{path}: expected a JSON object with an 'overall' table") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
+        raise UserError(f"{path}: cannot read a JSON object with an 'overall' table: {error}") from error
     return _number(overall.get("f1")) if isinstance(overall, dict) else None
 
 
@@ -151,10 +156,10 @@ def read_run(run_dir: Path, name: str | None = None) -> RunSummary:
     """Read one run directory.
 
     Raises:
-        ValueError: if ``bertner.toml`` is missing or not a valid config, or a metrics file is malformed.
+        UserError: if ``bertner.toml`` is missing or not a valid config, or a metrics file is malformed.
     """
     if not (run_dir / CONFIG_FILE).is_file():
-        raise ValueError(f"{run_dir}: not a run directory (no {CONFIG_FILE})")
+        raise UserError(f"{run_dir}: not a run directory (no {CONFIG_FILE})")
     # The config as the run was trained: keys that a run saved by an older bertner lacks are filled in as they
     # were then, so that runs from before and after a new key still group by seed.
     config = read_saved_config(run_dir).to_dict()
@@ -269,10 +274,10 @@ def compare_runs(run_dirs: Sequence[Path | str]) -> Comparison:
     """Read run directories and line them up (see the module docstring for what each holds).
 
     Raises:
-        ValueError: for no run directories, or one that cannot be read (see :func:`read_run`).
+        UserError: for no run directories, or one that cannot be read (see :func:`read_run`).
     """
     if not run_dirs:
-        raise ValueError("compare needs at least one run directory")
+        raise UserError("compare needs at least one run directory")
     paths = [Path(run_dir) for run_dir in run_dirs]
     names = [path.name for path in paths]
     unique = len(set(names)) == len(names)
@@ -287,13 +292,13 @@ def paired_significance(pred_a: PredictionSet, pred_b: PredictionSet, samples: i
     """Paired bootstrap test of two systems' F1 on the same file (see :func:`~.significance.paired_bootstrap`).
 
     Raises:
-        ValueError: naming the first sentence whose words or gold tags differ between the two sets.
+        UserError: naming the first sentence whose words or gold tags differ between the two sets.
     """
     if len(pred_a.sentences) != len(pred_b.sentences):
-        raise ValueError(f"the prediction sets have {len(pred_a.sentences)} and {len(pred_b.sentences)} sentences")
+        raise UserError(f"the prediction sets have {len(pred_a.sentences)} and {len(pred_b.sentences)} sentences")
     for index, (a, b) in enumerate(zip(pred_a.sentences, pred_b.sentences, strict=True)):
         if a.words != b.words or a.tags != b.tags:
-            raise ValueError(f"sentence {index} differs between {a.where()} and {b.where()}: not the same gold data")
+            raise UserError(f"sentence {index} differs between {a.where()} and {b.where()}: not the same gold data")
     counts_a = sentence_counts(pred_a.gold, pred_a.predicted)
     counts_b = sentence_counts(pred_b.gold, pred_b.predicted)
     return paired_bootstrap(counts_a, counts_b, samples, seed)

@@ -15,6 +15,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from bertner.errors import MissingExtraError
+
 if TYPE_CHECKING:
     from bertner.evaluation.confusion import ConfusionMatrix
     from bertner.evaluation.metrics import TypeScores
@@ -32,7 +34,7 @@ def new_figure(width: float, height: float) -> Any:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise ImportError("plots need matplotlib: pip install 'bertner[plots]'") from error
+        raise MissingExtraError("plots need matplotlib: pip install 'bertner[plots]'") from error
     figure = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bertner.data.conll import DOCSTART, Sentence
+from bertner.errors import UserError
 from bertner.evaluation.spans import OUTSIDE, chunks, parse_tag
 from bertner.labels import split_tag
 
@@ -80,11 +81,11 @@ def _lines(path: Path) -> Iterator[_Line | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as error:
-        raise ValueError(f"{path}: file not found") from error
+        raise UserError(f"{path}: file not found") from error
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start})") from error
+        raise UserError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start})") from error
     except OSError as error:
-        raise ValueError(f"{path}: cannot read: {error.strerror}") from error
+        raise UserError(f"{path}: cannot read: {error.strerror}") from error
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         yield _Line(number, _SEPARATOR.split(stripped)) if stripped else None
@@ -95,7 +96,7 @@ def _check_tag(path: Path, line: _Line, tag: str, column: str) -> str:
     try:
         split_tag(tag)
     except ValueError:
-        raise ValueError(
+        raise UserError(
             f"{path}:{line.number}: {column} tag {tag!r} is not valid (expected O or B-/I-/E-/S- and a type)"
         ) from None
     return tag
@@ -111,7 +112,7 @@ def read_predictions(path: Path | str) -> PredictionSet:
     in :func:`~bertner.data.conll.read_conll`.
 
     Raises:
-        ValueError: ``path:line: ...`` for a wrong number of columns or an invalid tag, and
+        UserError: ``path:line: ...`` for a wrong number of columns or an invalid tag, and
             ``path: ...`` for a file that cannot be read or holds no sentences.
     """
     path = Path(path)
@@ -125,11 +126,9 @@ def read_predictions(path: Path | str) -> PredictionSet:
             if columns is None:
                 columns = len(line.fields)
                 if columns < 3:
-                    raise ValueError(
-                        f"{path}:{line.number}: expected word, gold and predicted columns, found {columns}"
-                    )
+                    raise UserError(f"{path}:{line.number}: expected word, gold and predicted columns, found {columns}")
             if len(line.fields) != columns:
-                raise ValueError(f"{path}:{line.number}: expected {columns} columns, found {len(line.fields)}")
+                raise UserError(f"{path}:{line.number}: expected {columns} columns, found {len(line.fields)}")
             block.append(line)
             continue
         if block:
@@ -143,7 +142,7 @@ def read_predictions(path: Path | str) -> PredictionSet:
             document += 1 if seen_docstart else 0
             seen_docstart, starts_document = True, True
     if not sentences:
-        raise ValueError(f"{path}: no sentences found")
+        raise UserError(f"{path}: no sentences found")
     return PredictionSet(tuple(sentences), tuple(predicted))
 
 
@@ -164,7 +163,7 @@ def parse_type_map(text: str) -> TypeMap:
     """Parse ``"PERSON=PER,LOCATION=LOC,DATE=O"`` (spaces around items are ignored).
 
     Raises:
-        ValueError: naming the item, for an item without ``=``, an empty side, or a type mapped twice.
+        UserError: naming the item, for an item without ``=``, an empty side, or a type mapped twice.
     """
     renames: dict[str, str] = {}
     for item in (part.strip() for part in text.split(",")):
@@ -172,9 +171,9 @@ def parse_type_map(text: str) -> TypeMap:
             continue
         source, equals, target = (side.strip() for side in item.partition("="))
         if not equals or not source or not target:
-            raise ValueError(f"type map item {item!r}: expected SOURCE=TARGET, e.g. PERSON=PER")
+            raise UserError(f"type map item {item!r}: expected SOURCE=TARGET, e.g. PERSON=PER")
         if source in renames and renames[source] != target:
-            raise ValueError(f"type map item {item!r}: {source} is already mapped to {renames[source]}")
+            raise UserError(f"type map item {item!r}: {source} is already mapped to {renames[source]}")
         renames[source] = target
     return TypeMap(renames)
 

@@ -21,6 +21,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bertner.errors import MissingExtraError, UserError
+
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "BERTNER_CACHE"
@@ -72,8 +74,8 @@ NAMED_ENCODERS: dict[str, NamedEncoder | SplitEncoder] = {
 }
 
 
-class EncoderNotInstalledError(RuntimeError):
-    pass
+class EncoderNotInstalledError(MissingExtraError):
+    """A named encoder's package or wheel is missing; the message gives the command that installs it."""
 
 
 def default_cache_dir() -> Path:
@@ -91,7 +93,7 @@ def resolve_encoder(name: str, cache_dir: Path | None = None) -> str:
 
     Raises:
         EncoderNotInstalledError: naming the install command when a package or wheel is missing.
-        ValueError: when an assembled model's checksum does not match.
+        UserError: when an assembled model's checksum does not match.
     """
     named = NAMED_ENCODERS.get(name)
     if named is None:
@@ -139,7 +141,7 @@ def _model_folder(root: Path) -> Path:
     for candidate in (root, *sorted(p for p in root.iterdir() if p.is_dir())):
         if (candidate / "config.json").is_file():
             return candidate
-    raise ValueError(f"the assembled zip holds no config.json at its top or one level down ({root})")
+    raise UserError(f"the assembled zip holds no config.json at its top or one level down ({root})")
 
 
 def assemble(encoder: SplitEncoder, target: Path) -> Path:
@@ -163,13 +165,13 @@ def assemble(encoder: SplitEncoder, target: Path) -> Path:
             with zipfile.ZipFile(joined) as archive:
                 archive.extractall(extracted)
         except zipfile.BadZipFile as error:
-            raise ValueError(f"the joined pieces of {encoder.piece} are not a valid zip: {error}") from error
+            raise UserError(f"the joined pieces of {encoder.piece} are not a valid zip: {error}") from error
         joined.unlink()
         folder = _model_folder(extracted)
         weights = folder / "model.safetensors"
         digest = _sha256(weights) if weights.is_file() else "(missing)"
         if digest != encoder.sha256:
-            raise ValueError(
+            raise UserError(
                 f"{encoder.piece}: model.safetensors has sha256 {digest}, expected {encoder.sha256}; "
                 f"reinstall the pieces with: {encoder.install}"
             )

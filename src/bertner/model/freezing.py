@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from bertner.errors import UserError
+
 # Where each family keeps its nn.ModuleList of transformer layers, relative to the base model.
 LAYER_PATHS = ("encoder.layer", "transformer.layer", "layers", "encoder.layers")
 
@@ -44,10 +46,10 @@ def transformer_layers(encoder: nn.Module) -> nn.ModuleList:
     """The encoder's stack of transformer layers, lowest first.
 
     Raises:
-        ValueError: for ALBERT (shared layer weights) or an encoder whose layers are not found.
+        UserError: for ALBERT (shared layer weights) or an encoder whose layers are not found.
     """
     if _attribute(encoder, "encoder.albert_layer_groups") is not None:
-        raise ValueError(
+        raise UserError(
             "ALBERT reuses one set of layer weights at every depth, so its lowest layers cannot be frozen "
             "apart from the others; use freeze_embeddings or LoRA instead of freeze_layers"
         )
@@ -56,23 +58,23 @@ def transformer_layers(encoder: nn.Module) -> nn.ModuleList:
         if isinstance(layers, nn.ModuleList):
             return layers
     kind = getattr(getattr(encoder, "config", None), "model_type", type(encoder).__name__)
-    raise ValueError(f"cannot find the transformer layers of a {kind} encoder (looked for {', '.join(LAYER_PATHS)})")
+    raise UserError(f"cannot find the transformer layers of a {kind} encoder (looked for {', '.join(LAYER_PATHS)})")
 
 
 def freeze(encoder: nn.Module, embeddings: bool, layers: int) -> None:
     """Stop gradients to the encoder's embeddings and/or its lowest `layers` transformer layers.
 
     Raises:
-        ValueError: if `layers` exceeds the encoder's depth, or the layers cannot be frozen (see above).
+        UserError: if `layers` exceeds the encoder's depth, or the layers cannot be frozen (see above).
     """
     if embeddings:
         module = getattr(encoder, "embeddings", None)
         if not isinstance(module, nn.Module):
-            raise ValueError(f"cannot find the embeddings of a {type(encoder).__name__} encoder")
+            raise UserError(f"cannot find the embeddings of a {type(encoder).__name__} encoder")
         module.requires_grad_(False)
     if layers > 0:
         stack = transformer_layers(encoder)
         if layers > len(stack):
-            raise ValueError(f"model.freeze_layers is {layers} but the encoder has only {len(stack)} layers")
+            raise UserError(f"model.freeze_layers is {layers} but the encoder has only {len(stack)} layers")
         for layer in stack[:layers]:
             layer.requires_grad_(False)

@@ -15,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from bertner.config import ModelConfig
+from bertner.errors import MissingExtraError, UserError
 
 # The query and value projections of each architecture's self-attention, as the LoRA paper adapts.
 DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
@@ -31,10 +32,10 @@ DEFAULT_TARGETS: dict[str, tuple[str, ...]] = {
 
 
 def default_targets(encoder: nn.Module) -> tuple[str, ...]:
-    """The architecture's query and value projections; raises ValueError for an architecture not in the table."""
+    """The architecture's query and value projections; raises UserError for an architecture not in the table."""
     model_type = getattr(getattr(encoder, "config", None), "model_type", None)
     if model_type not in DEFAULT_TARGETS:
-        raise ValueError(
+        raise UserError(
             f"no default LoRA target modules for model_type {model_type!r}; set model.lora_targets "
             f"(known defaults: {', '.join(sorted(DEFAULT_TARGETS))})"
         )
@@ -45,7 +46,7 @@ def _peft() -> Any:
     try:
         import peft
     except ImportError as error:
-        raise ImportError("LoRA needs peft: pip install 'bertner[lora]'") from error
+        raise MissingExtraError("LoRA needs peft: pip install 'bertner[lora]'") from error
     return peft
 
 
@@ -53,15 +54,15 @@ def add_lora(encoder: nn.Module, config: ModelConfig) -> nn.Module:
     """The encoder wrapped with trainable LoRA adapters; its own weights no longer train.
 
     Raises:
-        ImportError: naming the `bertner[lora]` extra when peft is not installed.
-        ValueError: when a target module name matches no layer of the encoder.
+        MissingExtraError: naming the `bertner[lora]` extra when peft is not installed.
+        UserError: when a target module name matches no layer of the encoder.
     """
     peft = _peft()
     targets = list(config.lora_targets or default_targets(encoder))
     names = {name.rsplit(".", 1)[-1] for name, _ in encoder.named_modules()}
     unknown = [target for target in targets if target not in names]
     if unknown:
-        raise ValueError(f"model.lora_targets {unknown} match no layer of the {type(encoder).__name__} encoder")
+        raise UserError(f"model.lora_targets {unknown} match no layer of the {type(encoder).__name__} encoder")
     lora_config = peft.LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,

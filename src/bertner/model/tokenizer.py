@@ -10,6 +10,8 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
+from bertner.errors import UserError
+
 
 def _splits_like_running_text(tokenizer: Any) -> bool:
     """Whether pre-split words get the ids they get inside running text.
@@ -27,9 +29,12 @@ def _splits_like_running_text(tokenizer: Any) -> bool:
 
 def load_tokenizer(path: str, trust_remote_code: bool = False) -> Any:
     """The encoder's fast tokenizer, set up to take pre-split words (byte-level BPE needs a prefix space)."""
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except OSError as error:  # transformers' way of saying: no such folder or hub id, or no tokenizer in it
+        raise UserError(f"{path}: cannot load a tokenizer: {error}") from error
     if not _splits_like_running_text(tokenizer):
         tokenizer = AutoTokenizer.from_pretrained(path, add_prefix_space=True, trust_remote_code=trust_remote_code)
     if not tokenizer.is_fast:
-        raise ValueError(f"{path}: bertner needs a fast tokenizer (one with word_ids); this one is not")
+        raise UserError(f"{path}: bertner needs a fast tokenizer (one with word_ids); this one is not")
     return tokenizer

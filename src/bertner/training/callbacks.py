@@ -11,6 +11,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from bertner.errors import UserError
 from bertner.files import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -32,9 +33,9 @@ def read_metric_lines(path: Path) -> list[str]:
             if number == len(lines):
                 logger.warning("%s: dropping a cut-off last line (%s): %.60s", path, error.msg, line)
                 break
-            raise ValueError(f"{path}:{number}: not valid JSON ({error.msg}); fix or delete the line") from error
+            raise UserError(f"{path}:{number}: not valid JSON ({error.msg}); fix or delete the line") from error
         if not isinstance(step, int):
-            raise ValueError(f"{path}:{number}: expected a JSON object with an integer 'step'")
+            raise UserError(f"{path}:{number}: expected a JSON object with an integer 'step'")
         kept.append(line)
     return kept
 

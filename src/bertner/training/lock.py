@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from bertner.errors import UserError
 from bertner.layout import LOCK_FILENAME
 
 logger = logging.getLogger(__name__)
 
 
-class RunFolderBusyError(RuntimeError):
+class RunFolderBusyError(UserError):
     """Another live process is writing into the run folder."""
 
 
