@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
+# IMPOSSIBLE, the score of a forbidden move (why finite: see there), is defined beside the numpy chain so that
+# both decoders penalise forbidden moves alike.
+from bertner.decoding.chain import IMPOSSIBLE, LinearChain
 from bertner.labels import OUTSIDE, split_tag
-
-# A large finite penalty rather than -inf: with -inf an illegal gold path gives an infinite loss and NaN
-# gradients, while exp(-10000) is already exactly zero in float32 and float64.
-IMPOSSIBLE = -10000.0
 
 REDUCTIONS = ("none", "sum", "mean", "token_mean")
 
@@ -97,6 +97,23 @@ class CRF(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_tags={self.num_tags}"
+
+    def to_chain(self) -> LinearChain:
+        """Its scores and constraints as numpy copies (decoding/chain.py), in its precision: what Viterbi, the
+        marginals and an export's `crf.json` need, without torch."""
+
+        def array(tensor: torch.Tensor) -> np.ndarray:
+            tensor = tensor.detach().cpu()
+            # numpy has no bfloat16; float32 holds every bfloat16 value exactly
+            return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy().copy()
+
+        return LinearChain(
+            transitions=array(self.transitions),
+            start=array(self.start_transitions),
+            end=array(self.end_transitions),
+            allowed=array(self.allowed),
+            allowed_start=array(self.allowed_start),
+        )
 
     def _scores(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Start (num_tags,) and transition (num_tags, num_tags) scores with forbidden moves set to IMPOSSIBLE."""
