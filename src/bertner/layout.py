@@ -51,3 +51,7 @@ ENSEMBLE_MANIFEST = "ensemble.json"
 """An ensemble folder: its members, whether they were copied into it, their labels."""
 MEMBERS_DIR = "members"
 """Copies of the members inside an ensemble folder made with `--copy`."""
+
+# --- beside any model: a run, an export or an ensemble folder ---------------------------------------------------
+CALIBRATION_FILE = "calibration.json"
+"""The fitted temperature that makes entity scores probabilities (decoding/temperature.py); absent: T = 1."""
