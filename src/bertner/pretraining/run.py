@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 
 from bertner.errors import UserError
 from bertner.files import replace_folder, write_text_atomic
@@ -34,6 +34,7 @@ from bertner.model.encoders import resolve_encoder
 from bertner.model.precision import resolve_bf16
 from bertner.model.tokenizer import load_tokenizer
 from bertner.pretraining.examples import EpochToCollator, LogLastStep, MaskingCollator, WindowDataset, make_windows
+from bertner.pretraining.loss import MaskedLMTrainer, single_head, sparse_loss_matches
 from bertner.pretraining.model import load_masked_lm, save_encoder
 from bertner.pretraining.record import (
     PRETRAIN_RECORD,
@@ -159,6 +160,8 @@ def pretrain(
     if settings.max_length > limit:
         raise UserError(f"--max-length {settings.max_length} is longer than the encoder takes ({limit} sub-tokens)")
     windows = make_windows(tokenizer, texts, settings.max_length, offsets=settings.masking == "word")
+    if not windows:
+        raise UserError(f"{', '.join(map(str, text_files))}: the texts hold nothing the tokenizer keeps")
     logger.info("%d texts in %d windows of at most %d sub-tokens", len(texts), len(windows), settings.max_length)
     setting, settings = settings.bf16, dataclasses.replace(settings, bf16=resolve_bf16(settings.bf16))
     logger.info("precision: %s (bf16 = %s)", "bf16 autocast" if settings.bf16 else "fp32", setting)
@@ -177,10 +180,13 @@ def pretrain(
     torch.manual_seed(settings.seed)  # a fresh head's initial weights come from the seed
     masked_lm = load_masked_lm(path, trust_remote_code)
     collator = MaskingCollator(tokenizer, settings.masking, settings.mlm_probability, settings.seed)
-    trainer = Trainer(
+    dataset = WindowDataset(windows)
+    head = _sparse_head(masked_lm.model, tokenizer, dataset, settings.seed)
+    trainer = MaskedLMTrainer(
         model=masked_lm.model,
+        head=head,
         args=training_arguments(settings, checkpoints, progress),
-        train_dataset=WindowDataset(windows),
+        train_dataset=dataset,
         data_collator=collator,
         processing_class=tokenizer,
         callbacks=[EpochToCollator(collator), LogLastStep(), *callbacks],
@@ -196,6 +202,7 @@ def pretrain(
         "windows": len(windows),
         "max_length": settings.max_length,
         "masking": collator.description(),
+        "head_scores": "the chosen sub-tokens" if head is not None else "every sub-token",
         "settings": plan["settings"],
         "steps": trainer.state.global_step,
         "epochs": trainer.state.epoch,
@@ -211,6 +218,19 @@ def pretrain(
     _write_output(masked_lm.model, tokenizer, record, output)
     final = record["loss"]["final"]
     return PretrainResult(output, trainer.state.global_step, final, seconds, record)
+
+
+def _sparse_head(model: Any, tokenizer: Any, dataset: WindowDataset, seed: int) -> Any:
+    """The model's MLM head if the loss can be taken with it on the chosen sub-tokens only (pretraining/loss.py),
+    checked against the model's own loss on a first batch; else None (the model's own loss)."""
+    head = single_head(model)
+    # A probe masked by its own seeded collator: the global RNG, which training uses, is left as it was.
+    probe = MaskingCollator(tokenizer, "token", 0.5, seed)([dataset[i] for i in range(min(8, len(dataset)))])
+    if head is not None and sparse_loss_matches(model, head, probe):
+        logger.info("masked-LM loss: the head scores the chosen sub-tokens only")
+        return head
+    logger.info("masked-LM loss: the model's own (its head scores every sub-token)")
+    return None
 
 
 def _head(fresh: Sequence[str]) -> dict[str, Any]:
