@@ -44,6 +44,28 @@ class DataConfig:
     """Use only the first N training sentences (for quick runs)."""
     limit_eval: int | None = None
     """Use only the first N sentences of valid and test (for quick runs)."""
+    format: str = "auto"
+    """What the files of `--data` are: `auto` (a .json or .jsonl file is an annotation export whose format its keys
+    tell, any other file CoNLL), `conll`, or an export format (ANNOTATION_FORMATS; data/annotations/)."""
+    annotation: str = "ground_truth"
+    """Which of several annotations of a Label Studio task is used: `ground_truth` (the one marked so, else the
+    latest not cancelled), `latest` or `first` (not cancelled)."""
+    offsets: str = "auto"
+    """The unit of an export's offsets: `auto` (checked against the span texts, or word boundaries where there are
+    none), `codepoints`, `utf16` (doccano) or `graphemes` (doccano's grapheme mode)."""
+    words: str = "segment"
+    """How an annotated text is split into words and sentences: `segment`, as `bertner predict` splits raw text, or
+    `whitespace` (a sentence per line, whitespace between words: the inverse of `convert` from CoNLL)."""
+    misaligned: str = "error"
+    """A span that cuts through a word: `error`, or `expand` it to the words it touches, `contract` it to those it
+    covers whole, `skip` it. Every span changed or dropped is listed in the run's annotations.json."""
+    overlaps: str = "error"
+    """Spans that share a word: `error`, or keep the `longest` or the `first`."""
+    split: tuple[float, ...] = ()
+    """Train, valid and test shares of a single `--data` file, dealt out by document (task); empty: `--data` is a
+    folder with the three files."""
+    split_seed: int = 0
+    """Seed of the shuffle that `split` deals documents out with."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +191,7 @@ _SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train":
 
 _TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 _STRINGS = "tuple[str, ...]"
+_NUMBERS = "tuple[float, ...]"
 
 
 def _check_type(key: str, value: Any, annotation: str, where: str) -> None:
@@ -198,6 +221,13 @@ def _section_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
             if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
                 raise UserError(f"{where}: {key} must be a list of strings, not {value!r}")
             values[key] = tuple(value)
+        elif expected == _NUMBERS:
+            numbers = isinstance(value, list | tuple) and all(
+                isinstance(item, int | float) and not isinstance(item, bool) for item in value
+            )
+            if not numbers:
+                raise UserError(f"{where}: {key} must be a list of numbers, not {value!r}")
+            values[key] = tuple(float(item) for item in value)
         elif isinstance(expected, str):
             _check_type(key, value, expected, where)
             if "float" in expected and isinstance(value, int):
@@ -298,6 +328,48 @@ def read_saved_config(run_dir: Path) -> Config:
     return config_from_dict(_under(read_toml(path), SAVED_WITHOUT_KEY), where=str(path))
 
 
+@dataclass(frozen=True)
+class SettingChange:
+    """A setting whose value differs between a run's record and what is asked of it now."""
+
+    key: str
+    """`section.key`, e.g. `train.lr`."""
+    recorded: Any
+    requested: Any
+
+    def __str__(self) -> str:
+        return f"{self.key}: recorded {_shown(self.recorded)}, requested {_shown(self.requested)}"
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as a config file spells it: true, none, 0.001, 'minilm-l6', ['mention']."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return NONE
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def config_changes(recorded: Config, requested: Config) -> tuple[SettingChange, ...]:
+    """Every setting whose value differs between two configs, in the order config.py declares them."""
+    return tuple(
+        SettingChange(key=f"{section.name}.{key.name}", recorded=before, requested=after)
+        for section in fields(Config)
+        for key in fields(getattr(recorded, section.name))
+        if (before := getattr(getattr(recorded, section.name), key.name))
+        != (after := getattr(getattr(requested, section.name), key.name))
+    )
+
+
+RESUME_MAY_CHANGE = frozenset({"train.eval_batch_size"})
+"""The settings a resumed run may be given other values of (`train --resume`). Every other setting of bertner.toml
+changes what is trained or which epoch is kept (`train.epochs` included: the learning-rate schedule spans all
+epochs), so a resume that changes it is refused and the record stays true. The batch size of the per-epoch
+evaluation changes neither the weights nor the scores, only speed and memory, so a resume may lower it; the
+record keeps the value the run started with. What bertner.toml does not hold may differ freely: where the data
+and the encoder cache are, what is printed and reported (-q, --no-test, --examples, --bootstrap-*)."""
+
+
 def validate(config: Config) -> None:
     """Reject settings that cannot work, naming the field."""
     checks = [
@@ -312,6 +384,7 @@ def validate(config: Config) -> None:
             "data.window_overlap must be in [0, max_length / 2)",
         ),
         (config.data.context >= 0, "data.context must be at least 0"),
+        *_annotation_checks(config.data),
         (config.train.epochs >= 1, "train.epochs must be at least 1"),
         (config.train.lr > 0, "train.lr must be positive"),
         (config.train.batch_size >= 1, "train.batch_size must be at least 1"),
@@ -330,6 +403,36 @@ def validate(config: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise UserError(f"invalid config: {message}")
+
+
+ANNOTATION_FORMATS = ("labelstudio", "labelstudio-min", "doccano", "prodigy", "spans")
+"""The annotation-tool exports `--data` reads (data/annotations/detect.py)."""
+DATA_FORMATS = ("auto", "conll", *ANNOTATION_FORMATS)
+PICK_RULES = ("ground_truth", "latest", "first")
+OFFSET_UNITS = ("codepoints", "utf16", "graphemes")
+WORD_SEGMENTATIONS = ("segment", "whitespace")
+MISALIGNED_POLICIES = ("error", "expand", "contract", "skip")
+OVERLAP_POLICIES = ("error", "longest", "first")
+
+
+def _annotation_checks(data: DataConfig) -> list[tuple[bool, str]]:
+    choices = [
+        ("format", data.format, DATA_FORMATS),
+        ("annotation", data.annotation, PICK_RULES),
+        ("offsets", data.offsets, ("auto", *OFFSET_UNITS)),
+        ("words", data.words, WORD_SEGMENTATIONS),
+        ("misaligned", data.misaligned, MISALIGNED_POLICIES),
+        ("overlaps", data.overlaps, OVERLAP_POLICIES),
+    ]
+    checks = [
+        (value in allowed, f"data.{name} must be one of {', '.join(allowed)}, not {value!r}")
+        for name, value, allowed in choices
+    ]
+    split = data.split
+    shares = len(split) == 3 and all(0 < share < float("inf") for share in split) and abs(sum(split) - 1) < 1e-6
+    checks.append((not split or shares, f"data.split must be three positive shares adding up to 1, not {list(split)}"))
+    checks.append((data.split_seed >= 0, f"data.split_seed must be at least 0, not {data.split_seed}"))
+    return checks
 
 
 LOSS_NORMALIZATIONS = ("batch", "corpus")

@@ -15,12 +15,23 @@ import traceback
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-from bertner.cli import compare, ensemble, evaluate, experiment, export, predict, search, serve, train
+from bertner.cli import compare, convert, ensemble, evaluate, experiment, export, predict, search, serve, train
 from bertner.cli.options import Parser
 
 logger = logging.getLogger("bertner")
 
-_MODULES: tuple[ModuleType, ...] = (train, evaluate, predict, compare, experiment, serve, export, ensemble, search)
+_MODULES: tuple[ModuleType, ...] = (
+    train,
+    evaluate,
+    predict,
+    convert,
+    compare,
+    experiment,
+    serve,
+    export,
+    ensemble,
+    search,
+)
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     module.__name__.rsplit(".", 1)[1]: module.run for module in _MODULES
 }

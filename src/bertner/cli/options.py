@@ -75,7 +75,7 @@ def print_scores(name: str, metrics: dict[str, Any]) -> None:
 
 
 def report_options(args: argparse.Namespace) -> dict[str, Any]:
-    from bertner.evaluation.report import BootstrapSettings
+    from bertner.evaluation.report.write import BootstrapSettings
 
     return {"examples": args.examples, "bootstrap": BootstrapSettings(args.bootstrap_samples, args.bootstrap_seed)}
 
@@ -94,3 +94,70 @@ def output_file(path: Path | None) -> Iterator[IO[str]]:
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def _split_ratios(text: str) -> tuple[float, ...]:
+    from bertner.data.annotations.split import parse_ratios
+
+    try:
+        return parse_ratios(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_annotation_options(p: argparse.ArgumentParser, split: bool = True) -> None:
+    """How `--data` files that are annotation exports are read (issue 21); each is also a [data] key."""
+    from bertner.config import DATA_FORMATS, MISALIGNED_POLICIES, OFFSET_UNITS, OVERLAP_POLICIES, PICK_RULES
+
+    group = p.add_argument_group("annotation exports (Label Studio, doccano, Prodigy, {text, spans} JSONL)")
+    group.add_argument(
+        "--format",
+        dest="data_format",
+        choices=DATA_FORMATS,
+        help="what the --data files are (default auto: *.json and *.jsonl are exports whose keys tell the tool)",
+    )
+    group.add_argument(
+        "--annotation",
+        choices=PICK_RULES,
+        help="which of several annotations of a Label Studio task is used (default ground_truth, else latest)",
+    )
+    group.add_argument(
+        "--offsets",
+        choices=["auto", *OFFSET_UNITS],
+        help="the unit of the export's offsets (default auto: checked against span texts or word boundaries)",
+    )
+    group.add_argument(
+        "--words",
+        choices=["segment", "whitespace"],
+        help="words as `predict` finds them in raw text (default), or whitespace-separated with a sentence per line",
+    )
+    group.add_argument(
+        "--misaligned",
+        choices=MISALIGNED_POLICIES,
+        help="a span that cuts through a word: error (default), expand or contract it to words, or skip it",
+    )
+    group.add_argument(
+        "--overlaps", choices=OVERLAP_POLICIES, help="spans sharing words: error (default), keep the longest or first"
+    )
+    if split:
+        group.add_argument(
+            "--split",
+            type=_split_ratios,
+            metavar="TRAIN,VALID,TEST",
+            help="--data is one file: deal its documents (tasks) out at these shares, e.g. 0.8,0.1,0.1",
+        )
+        group.add_argument("--split-seed", type=non_negative_int, help="seed of the --split shuffle (default 0)")
+
+
+def annotation_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The [data] keys that add_annotation_options' flags set (None where a flag was not given)."""
+    return {
+        "format": args.data_format,
+        "annotation": args.annotation,
+        "offsets": args.offsets,
+        "words": args.words,
+        "misaligned": args.misaligned,
+        "overlaps": args.overlaps,
+        "split": getattr(args, "split", None),
+        "split_seed": getattr(args, "split_seed", None),
+    }

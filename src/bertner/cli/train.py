@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bertner.cli.options import (
+    add_annotation_options,
     add_report_options,
+    annotation_overrides,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -52,7 +54,12 @@ def add_parser(commands: Any) -> None:
         epilog=_DATA_PARALLEL,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", required=True, help="a folder with train/valid/test CoNLL files, or hf:owner/name")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="a folder with train/valid/test CoNLL files or annotation exports, one such file with --split, "
+        "or hf:owner/name",
+    )
     p.add_argument("--output", required=True, type=Path, help="run folder for checkpoints, metrics and the model")
     p.add_argument("--config", type=Path, help="a TOML file with [data], [model] and [train] tables")
     p.add_argument("--encoder", help="minilm-l6, mpnet-base, a hub id or a local model folder")
@@ -100,6 +107,7 @@ def add_parser(commands: Any) -> None:
     )
     _add_model_options(p)
     _add_augment_options(p)
+    add_annotation_options(p)
     p.add_argument("--limit-train", type=positive_int, help="use only the first N training sentences")
     p.add_argument("--limit-eval", type=positive_int, help="use only the first N valid and test sentences")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
@@ -166,6 +174,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "limit_eval": args.limit_eval,
             "alignment": args.alignment,
             "context": args.context,
+            **annotation_overrides(args),
         },
         "model": {
             "encoder": args.encoder,
@@ -214,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, processes: Processes) -> int:
     from bertner.data.corpus import load_corpus
     from bertner.inference.evaluate import evaluate_sentences, write_evaluation
-    from bertner.model.build import load_model
+    from bertner.model.store import load_model
     from bertner.training.trainer import train_model
 
     if not processes.is_main:  # under torchrun: rank 0 logs and prints for the run

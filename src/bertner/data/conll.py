@@ -38,7 +38,8 @@ class ConllFormatError(UserError):
 class Sentence:
     """One sentence: its words, their IOB2 tags, and where it came from.
 
-    Word `i` was read from line `line + i` of `source`.
+    Word `i` was read from line `line + i` of `source`; with `word_lines` false (a sentence of an annotated text,
+    data/annotations/) the whole text's record starts on line `line`.
     """
 
     words: tuple[str, ...]
@@ -47,12 +48,15 @@ class Sentence:
     starts_document: bool = False
     source: str = ""
     line: int = 0
+    word_lines: bool = True
 
     def __post_init__(self) -> None:
         if len(self.words) != len(self.tags):
             raise ValueError(f"{self.where()}: {len(self.words)} words but {len(self.tags)} tags")
 
     def where(self, index: int = 0) -> str:
+        if not self.word_lines:
+            return f"{self.source}:{self.line}" + (f" (word {index + 1}: {self.words[index]!r})" if index else "")
         return f"{self.source}:{self.line + index}"
 
 

@@ -34,7 +34,7 @@ from bertner.data.encoding import EncodingPlan, Window, encode
 from bertner.evaluation.metrics import score
 from bertner.files import write_text_atomic
 from bertner.labels import LabelSet
-from bertner.layout import CHECKPOINTS_DIR, EPOCH_METRICS_FILE
+from bertner.layout import ANNOTATIONS_REPORT, CHECKPOINTS_DIR, EPOCH_METRICS_FILE
 from bertner.model.build import (
     LABELS_FILENAME,
     LoadedModel,
@@ -404,6 +404,8 @@ def _train(
     )
     if processes.is_main:
         _mark_started(run_dir, config, corpus.label_set)
+        if corpus.annotations is not None:  # what reading annotation exports changed or dropped (data/annotations/)
+            write_text_atomic(run_dir / ANNOTATIONS_REPORT, corpus.annotations.to_json())
     started = time.monotonic()
     checkpoint = from_main(processes, lambda: last_whole_checkpoint(run_dir / CHECKPOINTS_DIR)) if resume else None
     if resume and checkpoint is None:
