@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,20 +33,14 @@ from bertner.data.encoding import EncodingPlan, Window, encode
 from bertner.evaluation.metrics import score
 from bertner.files import write_text_atomic
 from bertner.labels import LabelSet
-from bertner.layout import ANNOTATIONS_REPORT, CHECKPOINTS_DIR, EPOCH_METRICS_FILE
-from bertner.model.build import (
-    LABELS_FILENAME,
-    LoadedModel,
-    build_tagger,
-    mark_incomplete,
-    safetensors_shapes,
-    save_model,
-)
+from bertner.layout import ANNOTATIONS_REPORT, CHECKPOINTS_DIR, EPOCH_METRICS_FILE, TENSORBOARD_DIR
+from bertner.model.build import LABELS_FILENAME, LoadedModel, build_tagger
 from bertner.model.collate import Collator
 from bertner.model.decode import TaggerScorer, predict_words
 from bertner.model.freezing import count_parameters
 from bertner.model.packing import packing_supported
 from bertner.model.precision import resolve_bf16, with_bf16_decided
+from bertner.model.store import mark_incomplete, save_model
 from bertner.model.tagger import Tagger
 from bertner.training.augmentation import AugmentEachEpoch, augmented_dataset, with_augment_seed
 from bertner.training.callbacks import EpochHook, EpochHookCallback, EpochMetricsWriter
@@ -63,18 +56,12 @@ from bertner.training.distributed import (
     shard_windows,
     wait_for_everyone,
 )
+from bertner.training.resume import check_resume
 from bertner.training.sampler import length_grouped_sampler
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CHECKPOINTS_DIR", "TENSORBOARD_DIR", "TrainResult", "train_model"]
-
-TENSORBOARD_DIR = "tensorboard"
-# What the Trainer writes into a checkpoint folder; trainer_state.json comes last (Trainer._save_checkpoint).
-_CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "scheduler.pt", "trainer_state.json")
-# One process writes rng_state.pth; under DDP each rank writes its own rng_state_{rank}.pth, and a rank whose
-# file is missing resumes with fresh RNG (the Trainer warns), so one RNG file of either kind is enough.
-_RNG_FILES = ("rng_state.pth", "rng_state_*.pth")
+__all__ = ["TrainResult", "train_model"]
 
 
 class WindowDataset(torch.utils.data.Dataset):
@@ -267,35 +254,6 @@ def training_arguments(config: Config, checkpoints: Path, progress: bool) -> Tra
     )
 
 
-def _checkpoint_step(path: Path) -> int:
-    step = path.name.rpartition("-")[2]
-    return int(step) if step.isdigit() else -1
-
-
-def _is_whole(checkpoint: Path) -> bool:
-    """Whether every file the Trainer writes into a checkpoint is there, and its state and weights are readable."""
-    if not all((checkpoint / name).is_file() for name in _CHECKPOINT_FILES):
-        return False
-    if not any(path.is_file() for pattern in _RNG_FILES for path in checkpoint.glob(pattern)):
-        return False
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-        safetensors_shapes(checkpoint / "model.safetensors")
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def last_whole_checkpoint(checkpoints: Path) -> Path | None:
-    """The newest checkpoint written whole; newer ones cut short by a kill are deleted, with a warning."""
-    for checkpoint in sorted(checkpoints.glob("checkpoint-*"), key=_checkpoint_step, reverse=True):
-        if _is_whole(checkpoint):
-            return checkpoint
-        logger.warning("--resume: %s was not written whole (killed while saving it?); deleting it", checkpoint)
-        shutil.rmtree(checkpoint)
-    return None
-
-
 def train_model(
     config: Config,
     corpus: Corpus,
@@ -328,11 +286,11 @@ def train_model(
         return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code, on_epoch, processes)
 
 
-def _mark_started(run_dir: Path, config: Config, label_set: LabelSet) -> None:
+def _mark_started(run_dir: Path, config: Config, label_set: LabelSet, keep_record: bool) -> None:
     """Mark the folder incomplete and write its config and labels, once nothing can fail before training.
 
     Until save_model finishes, load_model refuses the folder and says how to resume; labels.json is written
-    now so that every reader that recognises a run folder by it (inference/loading.py) gets that message.
+    now so that every reader that recognises a run folder by it (inference/load.py) gets that message.
     A run that fails earlier (an unknown encoder, say) leaves a model saved in the folder before untouched.
     """
     mark_incomplete(run_dir, "training")
