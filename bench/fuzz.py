@@ -32,7 +32,8 @@ from bertner_fuzzers import FUZZERS, TEXTS, Fuzzer, check_prediction  # noqa: E4
 from bertner.config import Config, ModelConfig  # noqa: E402
 from bertner.inference.predictor import Predictor  # noqa: E402
 from bertner.labels import LabelSet  # noqa: E402
-from bertner.model.build import LoadedModel, build_tagger, save_model  # noqa: E402
+from bertner.model.build import LoadedModel, build_tagger  # noqa: E402
+from bertner.model.store import save_model  # noqa: E402
 
 
 def _write_tiny_bert(folder: Path) -> Path:

@@ -33,8 +33,8 @@ from bertner.config import load_config
 from bertner.data.corpus import load_corpus
 from bertner.evaluation.significance import mean_std
 from bertner.inference.evaluate import evaluate_sentences
-from bertner.model.build import load_model
 from bertner.model.encoders import resolve_encoder
+from bertner.model.store import load_model
 from bertner.training.trainer import train_model
 
 

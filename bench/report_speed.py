@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bertner.data.conll import Sentence
 from bertner.evaluation.predictions import PredictionSet, read_predictions
-from bertner.evaluation.report import write_report
+from bertner.evaluation.report.write import write_report
 
 SENTENCES, WORDS, DOCUMENTS = 3453, 46435, 231
 TYPES = ("LOC", "MISC", "ORG", "PER")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from bertner.cli import main
-from bertner.model.build import load_model, save_model
+from bertner.model.store import load_model, save_model
 from tiny_models import PAPER_CONFIG, TINY_DATA, write_tiny_bert
 
 

@@ -14,7 +14,8 @@ from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from bertner.config import Config, ModelConfig, TrainConfig
 from bertner.labels import LabelSet
-from bertner.model.build import LoadedModel, build_tagger, save_model
+from bertner.model.build import LoadedModel, build_tagger
+from bertner.model.store import save_model
 
 TINY_DATA = Path(__file__).parent / "data" / "tiny"
 CONLL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"

@@ -61,7 +61,7 @@ def test_searching_the_budget_setting_is_refused(tmp_path: Path, capsys: pytest.
 
 def test_the_pruner_choices_are_the_pruners_the_search_makes() -> None:
     from bertner.cli.search import _PRUNERS
-    from bertner.experiments.search import PRUNERS, make_pruner
+    from bertner.search.run import PRUNERS, make_pruner
 
     assert _PRUNERS == PRUNERS  # the CLI lists them without importing optuna
     assert [type(make_pruner(name)).__name__ for name in PRUNERS] == ["MedianPruner", "HyperbandPruner", "NopPruner"]

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from bertner.data.conll import Sentence
-from bertner.evaluation.compare import compare_runs, paired_significance, read_epoch_metrics
+from bertner.evaluation.compare import compare_runs, paired_significance
 from bertner.evaluation.predictions import PredictionSet
+from bertner.runs import read_epoch_metrics
 
 
 def _write_run(

@@ -13,7 +13,7 @@ from bertner.data.conll import Sentence
 from bertner.evaluation import report as report_module
 from bertner.evaluation.metrics import score
 from bertner.evaluation.predictions import PredictionSet
-from bertner.evaluation.report import BootstrapSettings, write_report
+from bertner.evaluation.report.write import BootstrapSettings, write_report
 
 pytest.importorskip("matplotlib")
 

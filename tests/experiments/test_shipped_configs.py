@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bertner.config import Config, load_config, read_toml
-from bertner.experiments.space import load_space
 from bertner.experiments.spec import load_experiment
+from bertner.search.space import load_space
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
 # Keys whose defaults changed on 2026-11-30 (issue 11). docs/results.md cites these files as the commands that

@@ -11,7 +11,7 @@ from bertner.cli import main
 from bertner.data.conll import read_conll
 from bertner.evaluation.spans import chunks
 from bertner.inference.evaluate import evaluate_sentences
-from bertner.inference.loading import load_inference_model
+from bertner.inference.load import load_inference_model
 from bertner.inference.predictor import Predictor
 from bertner.inference.tagging import tag_words
 

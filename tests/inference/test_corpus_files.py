@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bertner.inference.corpus_files import CorpusFile, corpus_files, pending
+from bertner.batch.corpus_files import CorpusFile, corpus_files, pending
 
 
 def _touch(root: Path, *names: str) -> None:

@@ -19,18 +19,19 @@ from bertner.config import DataConfig
 from bertner.data.alignment import first_subtokens
 from bertner.data.conll import Sentence
 from bertner.data.corpus import read_split
-from bertner.inference.ensemble import EnsembleModel, in_label_order
-from bertner.inference.ensemble_folder import load_tagging_model, read_ensemble_manifest
-from bertner.inference.ensemble_write import make_ensemble
-from bertner.inference.export import export_onnx
+from bertner.inference.ensemble.folder import load_tagging_model, read_ensemble_manifest
+from bertner.inference.ensemble.model import EnsembleModel, in_label_order
+from bertner.inference.ensemble.write import make_ensemble
 from bertner.inference.hf_labels import ModelLabels
-from bertner.inference.loading import load_inference_model
+from bertner.inference.load import load_inference_model
+from bertner.inference.onnx.export import export_onnx
 from bertner.inference.predictor import Predictor
 from bertner.inference.tagging import TaggedWords, tag_words
 from bertner.labels import LabelSet, Scheme, first_illegal
 from bertner.layout import ENSEMBLE_MANIFEST
-from bertner.model.build import LoadedModel, build_tagger, load_model, save_model
+from bertner.model.build import LoadedModel, build_tagger
 from bertner.model.decode import decode_words
+from bertner.model.store import load_model, save_model
 from tiny_models import built_run_config, plain_model_config, write_random_run, write_tiny_bert
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
@@ -249,7 +250,7 @@ def test_an_ensemble_of_a_run_and_its_onnx_export_runs_on_both_backends(
 def test_predictor_and_server_take_an_ensemble_folder(runs: dict[str, Path], tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from bertner.inference.server import create_app
+    from bertner.serving.app import create_app
 
     folder = make_ensemble([str(runs["plain0"])] * 2, tmp_path / "ensemble").output
     texts = ["Maria Okafor flew to Lisbon on Tuesday .", "Quill hired Anika Rao ."]

@@ -23,16 +23,18 @@ from bertner.config import DataConfig
 from bertner.data.conll import Sentence
 from bertner.data.corpus import read_split
 from bertner.data.encoding import EncodingPlan, encode
-from bertner.inference import export as export_module
 from bertner.inference.evaluate import evaluate_sentences
-from bertner.inference.export import ExportReport, export_onnx
-from bertner.inference.loading import InferenceModel, load_inference_model
-from bertner.inference.onnx_backend import OnnxScorer
+from bertner.inference.load import load_inference_model
+from bertner.inference.model import InferenceModel
+from bertner.inference.onnx import export as export_module
+from bertner.inference.onnx.export import ExportReport, export_onnx
+from bertner.inference.onnx.runtime import OnnxScorer
 from bertner.inference.tagging import tag_words
 from bertner.labels import LabelSet, Scheme
 from bertner.layout import CRF_FILE, EXPORT_MANIFEST, ONNX_MODEL
-from bertner.model.build import LoadedModel, build_tagger, save_model
+from bertner.model.build import LoadedModel, build_tagger
 from bertner.model.collate import Collator
+from bertner.model.store import save_model
 from tiny_models import built_run_config, plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])

@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForTokenClassification, BertConfig, BertForTokenClassification, BertTokenizerFast
 
 from bertner.inference.hf_labels import read_model_labels
-from bertner.inference.loading import load_inference_model
+from bertner.inference.load import load_inference_model
 from bertner.inference.predictor import Predictor
 from bertner.labels import Scheme
 

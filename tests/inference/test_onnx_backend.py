@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from bertner.inference.onnx_backend import crf_from_dict, crf_to_dict, import_onnxruntime
+from bertner.inference.onnx.runtime import crf_from_dict, crf_to_dict, import_onnxruntime
 from bertner.model.crf import CRF
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]

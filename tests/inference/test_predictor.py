@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bertner.data.segment import segment
 from bertner.data.sentences import split_sentences
-from bertner.inference.loading import InferenceModel
+from bertner.inference.model import InferenceModel
 from bertner.inference.predictor import Predictor, TextEntity
 from bertner.labels import LabelSet
 from bertner.model.build import LoadedModel, build_tagger

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bertner.batch.corpus_files import corpus_files, pending
+from bertner.batch.ray_engine import FileTagger, PredictorOptions, import_ray, ray_cluster, tag_corpus
 from bertner.cli import main
-from bertner.inference.corpus_files import corpus_files, pending
-from bertner.inference.ray_engine import FileTagger, PredictorOptions, import_ray, ray_cluster, tag_corpus
 from bertner.labels import LabelSet
 from tiny_models import write_random_run
 

@@ -12,8 +12,9 @@ import transformers
 from bertner.config import ModelConfig
 from bertner.labels import LabelSet
 from bertner.model import encoders
-from bertner.model.build import LoadedModel, build_tagger, load_model, save_model
+from bertner.model.build import LoadedModel, build_tagger
 from bertner.model.encoders import EncoderNotInstalledError, NamedEncoder, resolve_encoder
+from bertner.model.store import load_model, save_model
 from tiny_models import built_run_config, plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])

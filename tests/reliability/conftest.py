@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from bertner.labels import LabelSet
-from bertner.model.build import LoadedModel, build_tagger, save_model
+from bertner.model.build import LoadedModel, build_tagger
+from bertner.model.store import save_model
 from tiny_models import built_run_config, plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])

@@ -19,7 +19,7 @@ from transformers import TrainerState
 
 from bertner.data.conll import read_conll
 from bertner.evaluation.metrics import score
-from bertner.evaluation.report import BootstrapSettings
+from bertner.evaluation.report.write import BootstrapSettings
 from bertner.inference.evaluate import Evaluation, write_evaluation
 from bertner.model import encoders
 from bertner.training.callbacks import EpochMetricsWriter

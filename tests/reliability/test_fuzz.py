@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bertner.inference.predictor import Predictor
-from bertner.model.build import save_model
+from bertner.model.store import save_model
 
 EXAMPLES = int(os.environ.get("BERTNER_FUZZ_EXAMPLES", "200"))
 SETTINGS = settings(

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 
-from bertner.model.build import IncompleteModelError, load_model
+from bertner.model.store import IncompleteModelError, load_model
 
 EPOCHS, BATCH_SIZE = 3, 4  # the tiny training split has 8 sentences: 2 steps per epoch
 
@@ -60,7 +60,7 @@ elif point == "checkpoint":
     Trainer._save_rng_state = save_rng_state
 elif point == "final-save":
     # Half of the model's files have been renamed into the run folder.
-    from bertner.model import build
+    from bertner.model import store as build
     def move_half(staging, run_dir):
         files = sorted(p for p in staging.rglob("*") if p.is_file())
         for path in files[: len(files) // 2]:

@@ -17,8 +17,9 @@ import torch
 from crashes import CrashingReplace
 
 from bertner.cli import main
-from bertner.model import build
-from bertner.model.build import IncompleteModelError, LoadedModel, ModelFolderError, load_model, save_model
+from bertner.model import store as build
+from bertner.model.build import LoadedModel
+from bertner.model.store import IncompleteModelError, ModelFolderError, load_model, save_model
 
 
 def _copy(saved_models: dict[str, Path], layout: str, tmp_path: Path) -> Path:
@@ -161,7 +162,7 @@ def test_a_run_stopped_before_its_first_save_says_how_to_resume(
     with pytest.raises(IncompleteModelError, match="training stopped before the model was saved"):
         load_model(run_dir)
     line = _predict_error(run_dir, capsys)
-    # inference/loading.py sends a folder without labels.json to the HF loader; train_model writes labels.json
+    # inference/load.py sends a folder without labels.json to the HF loader; train_model writes labels.json
     # when it starts, so that a real run folder always reaches load_model's message.
     assert str(run_dir) in line
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertner.inference.loading import InferenceModel
+from bertner.inference.model import InferenceModel
 from bertner.inference.predictor import Predictor
-from bertner.model.build import LoadedModel, build_tagger, save_model
+from bertner.model.build import LoadedModel, build_tagger
+from bertner.model.store import save_model
 from tiny_models import built_run_config, plain_model_config
 
 # serving.py imports FastAPI: it is imported in the fixtures, so that without the serve extra each test module

@@ -20,7 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from bertner.inference.hf_labels import ModelLabels
-from bertner.inference.loading import InferenceModel
+from bertner.inference.model import InferenceModel
 from bertner.inference.predictor import Predictor, TextEntity
 from bertner.labels import LabelSet, Scheme
 from bertner.model.build import load_tokenizer

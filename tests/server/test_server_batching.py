@@ -12,10 +12,10 @@ pytest.importorskip("fastapi", reason="the server needs the serve extra: pip ins
 
 from serving import CountingPredictor, serving
 
-from bertner.inference.batching import MicroBatcher
 from bertner.inference.predictor import Predictor
-from bertner.inference.serve import ServeSettings
-from bertner.inference.server import create_app
+from bertner.serving.app import create_app
+from bertner.serving.batching import MicroBatcher
+from bertner.serving.settings import ServeSettings
 
 TEXTS = [
     "Maria Okafor flew to Lisbon .",

@@ -14,11 +14,12 @@ pytest.importorskip("fastapi", reason="the server needs the serve extra: pip ins
 
 from serving import serving
 
-import bertner.inference.serve as serve_module
+import bertner.serving.launch as serve_module
 from bertner.cli import main
 from bertner.inference.predictor import Predictor
-from bertner.inference.serve import FACTORY, SETTINGS_ENV, ServeSettings, serve
-from bertner.inference.server import app_from_environment
+from bertner.serving.app import app_from_environment
+from bertner.serving.launch import serve
+from bertner.serving.settings import FACTORY, SETTINGS_ENV, ServeSettings
 
 
 def test_the_flags_become_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,10 +13,10 @@ pytest.importorskip("fastapi", reason="the server needs the serve extra: pip ins
 
 from serving import serving
 
-from bertner.inference.loading import InferenceModel
+from bertner.inference.model import InferenceModel
 from bertner.inference.predictor import Predictor, TextEntity
-from bertner.inference.serve import ServeSettings
-from bertner.inference.server import create_app
+from bertner.serving.app import create_app
+from bertner.serving.settings import ServeSettings
 
 SMALL = ServeSettings(max_body_bytes=2_000, max_texts=3)
 

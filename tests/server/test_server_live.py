@@ -18,8 +18,8 @@ pytest.importorskip("fastapi", reason="the server needs the serve extra: pip ins
 from serving import CountingPredictor, keyword_model, live_server
 
 from bertner.inference.predictor import Predictor
-from bertner.inference.serve import ServeSettings
-from bertner.inference.server import create_app
+from bertner.serving.app import create_app
+from bertner.serving.settings import ServeSettings
 
 # Debian's chromium (apt; .ci/run installs it); BERTNER_CHROMIUM names another build.
 CHROMIUM = os.environ.get("BERTNER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

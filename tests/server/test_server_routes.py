@@ -16,8 +16,8 @@ pytest.importorskip("fastapi", reason="the server needs the serve extra: pip ins
 from serving import keyword_model, serving
 
 from bertner.inference.predictor import Predictor
-from bertner.inference.serve import ServeSettings
-from bertner.inference.server import STATIC, create_app
+from bertner.serving.app import STATIC, create_app
+from bertner.serving.settings import ServeSettings
 
 SENTENCE = "Maria Okafor flew to Lisbon for Quill Systems ."
 

@@ -21,10 +21,11 @@ from bertner.config import load_config
 from bertner.data.conll import read_conll
 from bertner.data.corpus import load_corpus
 from bertner.data.segment import segment
-from bertner.inference.loading import InferenceModel
+from bertner.inference.model import InferenceModel
 from bertner.inference.predictor import Predictor
-from bertner.model.build import build_tagger, load_model
+from bertner.model.build import build_tagger
 from bertner.model.freezing import freeze, transformer_layers
+from bertner.model.store import load_model
 from bertner.training.trainer import train_model
 from tiny_models import TINY_DATA, write_tiny_bert
 

@@ -32,13 +32,15 @@ from bertner.config import DataConfig, ModelConfig
 from bertner.data.corpus import load_corpus
 from bertner.data.encoding import EncodingPlan
 from bertner.inference.predictor import Predictor
-from bertner.model.build import IncompleteModelError, build_tagger, load_model
+from bertner.model.build import build_tagger
 from bertner.model.collate import Collator
 from bertner.model.decode import predict_words
+from bertner.model.store import IncompleteModelError, load_model
+from bertner.training.checkpoints import last_whole_checkpoint
 from bertner.training.distributed import Processes, shard, shard_windows
 from bertner.training.lock import RunLock
 from bertner.training.sampler import length_grouped_sampler, shuffled_group_indices
-from bertner.training.trainer import encode_sentences, last_whole_checkpoint, positions_per_batch
+from bertner.training.trainer import encode_sentences, positions_per_batch
 from tiny_models import TINY_DATA
 
 # --- Sampler sharding, as Accelerate prepares the Trainer's data loader on each of N processes ---

@@ -11,7 +11,7 @@ import pytest
 from bertner.config import Config, load_config
 from bertner.data.corpus import load_corpus
 from bertner.layout import INCOMPLETE_MARKER, LOCK_FILENAME
-from bertner.model.build import IncompleteModelError, load_model
+from bertner.model.store import IncompleteModelError, load_model
 from bertner.training.trainer import train_model
 
 

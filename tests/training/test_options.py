@@ -19,13 +19,14 @@ from bertner.config import Config, load_config
 from bertner.data.corpus import Corpus, load_corpus
 from bertner.data.encoding import EncodingPlan, encode
 from bertner.inference.evaluate import evaluate_sentences
-from bertner.inference.loading import InferenceModel
+from bertner.inference.model import InferenceModel
 from bertner.inference.predictor import Predictor
 from bertner.labels import Scheme, first_illegal
 from bertner.model import lora as lora_module
-from bertner.model.build import LoadedModel, build_tagger, load_model
+from bertner.model.build import LoadedModel, build_tagger
 from bertner.model.collate import Collator
 from bertner.model.heads import ACTIVATIONS, MLPHead
+from bertner.model.store import load_model
 from bertner.training import trainer as trainer_module
 from bertner.training.trainer import TrainResult, train_model
 

@@ -22,7 +22,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bertner.inference.ensemble_write import make_ensemble
+    from bertner.inference.ensemble.write import make_ensemble
 
     written = make_ensemble(args.members, args.output, copy=args.copy)
     manifest = written.manifest

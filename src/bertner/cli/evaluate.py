@@ -29,7 +29,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from bertner.data.corpus import read_split
     from bertner.evaluation.predictions import map_sentences, parse_type_map
-    from bertner.inference.ensemble_folder import load_tagging_model
+    from bertner.inference.ensemble.folder import load_tagging_model
     from bertner.inference.evaluate import evaluate_sentences, write_evaluation
 
     model = load_tagging_model(args.model, args.backend, args.threads)

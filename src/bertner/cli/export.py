@@ -40,8 +40,8 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bertner.data.corpus import find_split, read_split
-    from bertner.inference.export import export_onnx
-    from bertner.inference.loading import load_inference_model
+    from bertner.inference.load import load_inference_model
+    from bertner.inference.onnx.export import export_onnx
 
     if args.check is None and args.data is None:
         raise ValueError("the parity check needs labelled sentences: --data FOLDER (its valid split) or --check FILE")

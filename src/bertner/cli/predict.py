@@ -1,6 +1,6 @@
 """`bertner predict`: entities in raw text, one JSON line per input line, streamed a chunk at a time.
 
-`--engine ray` tags a corpus of files on a Ray cluster instead (inference/ray_engine.py): one output file
+`--engine ray` tags a corpus of files on a Ray cluster instead (batch/ray_engine.py): one output file
 per input file, the same lines as plain predict writes for it.
 """
 
@@ -113,8 +113,8 @@ def _check_engine_options(args: argparse.Namespace) -> None:
 
 
 def _run_ray(args: argparse.Namespace) -> int:
-    from bertner.inference.corpus_files import corpus_files, pending
-    from bertner.inference.ray_engine import PredictorOptions, ray_cluster, tag_corpus
+    from bertner.batch.corpus_files import corpus_files, pending
+    from bertner.batch.ray_engine import PredictorOptions, ray_cluster, tag_corpus
 
     files = corpus_files(str(args.input), args.output, args.format)
     todo = pending(files)
@@ -135,8 +135,8 @@ def _run_ray(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bertner.batch.tagged_lines import tag_records
     from bertner.inference.predictor import Predictor
-    from bertner.inference.tagged_lines import tag_records
 
     _check_engine_options(args)
     if args.engine == "ray":

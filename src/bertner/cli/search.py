@@ -8,7 +8,7 @@ from typing import Any
 
 from bertner.cli.options import non_negative_int, positive_float, positive_int
 
-_PRUNERS = ("median", "hyperband", "none")  # experiments/search.py PRUNERS; not imported, to keep optuna lazy
+_PRUNERS = ("median", "hyperband", "none")  # search/run.py PRUNERS; not imported, to keep optuna lazy
 
 
 def add_parser(commands: Any) -> None:
@@ -35,12 +35,12 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from bertner.experiments.search import SearchSettings, run_search
+        from bertner.search.run import SearchSettings, run_search
     except ModuleNotFoundError as error:
         if error.name != "optuna":
             raise
         raise ImportError("bertner search needs optuna: pip install 'bertner[search]'") from error
-    from bertner.experiments.space import load_space
+    from bertner.search.space import load_space
 
     budget = {"train.epochs": args.epochs, "data.limit_train": args.limit_train, "data.limit_eval": args.limit_eval}
     space = load_space(args.space, {name: value for name, value in budget.items() if value is not None})

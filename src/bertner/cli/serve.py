@@ -7,7 +7,7 @@ from typing import Any
 
 
 def add_parser(commands: Any) -> None:
-    from bertner.inference.serve import ServeSettings
+    from bertner.serving.settings import ServeSettings
 
     default = ServeSettings()
     p = commands.add_parser(
@@ -38,7 +38,8 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bertner.inference.serve import ServeSettings, serve
+    from bertner.serving.launch import serve
+    from bertner.serving.settings import ServeSettings
 
     settings = ServeSettings(
         model=str(args.model),

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertner.evaluation.compare import read_run
 from bertner.evaluation.significance import MeanStd, mean_std
 from bertner.experiments.spec import Experiment, PlannedRun, describe
-from bertner.files import write_bytes_atomic, write_text_atomic
 from bertner.layout import EVAL_DIR, RUN_RECORD, SPLIT_METRICS
+from bertner.runs import read_run
 
 logger = logging.getLogger(__name__)
 
@@ -295,23 +294,3 @@ def collect_results(experiment: Experiment) -> ExperimentResults:
         finished = tuple(read_run_result(run) for run in runs if (run.run_dir / RUN_RECORD).is_file())
         variants.append(VariantResult(variant.name, variant.overrides, finished))
     return ExperimentResults(experiment, tuple(variants))
-
-
-def write_results(results: ExperimentResults, output: Path) -> list[Path]:
-    """results.md, results.csv, results.json and (with matplotlib) results.png in `output`; returns the paths."""
-    from bertner.experiments.plot import experiment_png
-
-    md, csv_path, json_path, png = (output / name for name in RESULT_FILES)
-    try:
-        image: bytes | None = experiment_png(results)
-    except ImportError as error:
-        logger.warning("%s; results.png not drawn", error)
-        image = None
-    write_text_atomic(md, results.to_markdown(png.name if image else None))
-    write_text_atomic(csv_path, results.to_csv())
-    write_text_atomic(json_path, json.dumps(results.to_dict(), indent=2) + "\n")
-    written = [md, csv_path, json_path]
-    if image is not None:
-        write_bytes_atomic(png, image)
-        written.append(png)
-    return written

@@ -27,13 +27,14 @@ import torch
 
 from bertner.config import DataConfig, read_saved_config
 from bertner.data.corpus import Corpus, load_corpus
-from bertner.experiments.results import EVAL_DIR, ExperimentResults, collect_results, write_results
+from bertner.experiments.results import EVAL_DIR, ExperimentResults, collect_results
 from bertner.experiments.spec import Experiment, PlannedRun
+from bertner.experiments.write import write_results
 from bertner.files import write_text_atomic
 from bertner.inference.evaluate import evaluate_sentences, write_evaluation
 from bertner.layout import CHECKPOINTS_DIR, CONFIG_FILENAME, RUN_RECORD, SPLIT_METRICS
-from bertner.model.build import load_model
 from bertner.model.precision import with_bf16_decided
+from bertner.model.store import load_model
 from bertner.training.trainer import train_model
 
 logger = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from pathlib import Path
 from bertner.data.conll import Sentence, format_predictions
 from bertner.evaluation.metrics import Scores, score
 from bertner.evaluation.predictions import PredictionSet
-from bertner.evaluation.report import BootstrapSettings, ReportFiles, write_report
-from bertner.inference.loading import InferenceModel
+from bertner.evaluation.report.write import BootstrapSettings, ReportFiles, write_report
+from bertner.inference.model import InferenceModel
 from bertner.inference.tagging import TaggingModel, tag_words
 from bertner.model.build import LoadedModel
 
@@ -46,7 +46,7 @@ def write_evaluation(
 ) -> ReportFiles:
     """`predictions.conll` and the full report (metrics.json, confusions, errors, plots, report.md/.html).
 
-    All are staged and renamed into place together, metrics.json last (evaluation/report.py), so a crash
+    All are staged and renamed into place together, metrics.json last (evaluation/report/write.py), so a crash
     never leaves a metrics.json beside the predictions of another evaluation.
     """
     predictions = format_predictions(evaluation.sentences, evaluation.predicted)

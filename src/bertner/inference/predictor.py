@@ -24,7 +24,7 @@ from pathlib import Path
 from bertner.data.segment import Word, segment
 from bertner.data.sentences import split_sentences
 from bertner.evaluation.spans import chunks
-from bertner.inference.ensemble_folder import load_tagging_model
+from bertner.inference.ensemble.folder import load_tagging_model
 from bertner.inference.tagging import TaggingModel, tag_words
 
 
@@ -66,7 +66,7 @@ class Predictor:
         chunk_size: int = 512,
     ) -> Predictor:
         """A predictor on the model at `path`: a run folder, an export folder, an ensemble folder, or an HF
-        token-classification model (folder or hub id). `backend` is auto, torch or onnx (see inference/loading.py)."""
+        token-classification model (folder or hub id). `backend` is auto, torch or onnx (see inference/load.py)."""
         if batch_size < 1 or chunk_size < 1:
             raise ValueError(f"batch_size and chunk_size must be at least 1, not {batch_size} and {chunk_size}")
         return cls(load_tagging_model(path, backend, threads), batch_size, chunk_size)

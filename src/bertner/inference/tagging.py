@@ -20,8 +20,8 @@ from bertner.model.decode import WordScores, decode_words, word_loss
 class TaggingModel(Protocol):
     """What tagging, evaluation, the Predictor and the server need of a model.
 
-    Two kinds: one model on one backend (`InferenceModel`, inference/loading.py) and an ensemble of them
-    (`EnsembleModel`, inference/ensemble.py). Each gives per-word scores in the order of `labels`; decoding,
+    Two kinds: one model on one backend (`InferenceModel`, inference/load.py) and an ensemble of them
+    (`EnsembleModel`, inference/ensemble/model.py). Each gives per-word scores in the order of `labels`; decoding,
     the loss and the conversion to IOB2 are done here, the same for both.
     """
 

@@ -6,7 +6,7 @@ two overlapping windows still gets exactly one prediction. A tagger with a CRF d
 from those per-word scores with Viterbi, so its tags are legal IOB2 across window boundaries as well.
 
 Scoring (`score_words`) and decoding (`decode_words`) are separate steps, so that per-word scores can be
-combined before they are decoded (an ensemble, inference/ensemble.py); `predict_words` does both.
+combined before they are decoded (an ensemble, inference/ensemble/model.py); `predict_words` does both.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMana
 class WindowScorer(Protocol):
     """The one seam between decoding and a network: per-sub-token label scores for a padded batch of windows.
 
-    A backend (PyTorch here, onnxruntime in inference/onnx_backend.py) implements only this; windows,
+    A backend (PyTorch here, onnxruntime in inference/onnx/runtime.py) implements only this; windows,
     per-word reading, Viterbi and offsets are shared, so every backend gives the same entities.
     """
 
@@ -97,7 +97,8 @@ class TaggerScorer:
 
 @dataclass(frozen=True, eq=False)
 class WordScores:
-    """Per-word label scores of many sentences, before decoding: what an ensemble averages (inference/ensemble.py).
+    """Per-word label scores of many sentences, before decoding: what an ensemble averages
+    (inference/ensemble/model.py).
 
     Without a CRF, the softmax of a word's row is its label distribution; with one, the row is the word's
     emissions, and the CRF decodes each whole sentence.

@@ -25,7 +25,7 @@ from accelerate.utils import extract_model_from_parallel
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 
-from bertner.config import Config, save_config
+from bertner.config import Config, read_saved_config, save_config
 from bertner.data.alignment import IGNORE
 from bertner.data.conll import Sentence
 from bertner.data.corpus import Corpus
@@ -44,6 +44,7 @@ from bertner.model.store import mark_incomplete, save_model
 from bertner.model.tagger import Tagger
 from bertner.training.augmentation import AugmentEachEpoch, augmented_dataset, with_augment_seed
 from bertner.training.callbacks import EpochHook, EpochHookCallback, EpochMetricsWriter
+from bertner.training.checkpoints import last_whole_checkpoint
 from bertner.training.distributed import (
     ONE_PROCESS,
     Processes,
@@ -292,10 +293,13 @@ def _mark_started(run_dir: Path, config: Config, label_set: LabelSet, keep_recor
     Until save_model finishes, load_model refuses the folder and says how to resume; labels.json is written
     now so that every reader that recognises a run folder by it (inference/load.py) gets that message.
     A run that fails earlier (an unknown encoder, say) leaves a model saved in the folder before untouched.
+    `keep_record`: a resumed run keeps the record it has, which check_resume found to be what it runs.
     """
     mark_incomplete(run_dir, "training")
-    save_config(config, run_dir)
-    write_text_atomic(run_dir / LABELS_FILENAME, json.dumps(list(label_set.labels)) + "\n")
+    if not keep_record:
+        save_config(config, run_dir)
+    if not (keep_record and (run_dir / LABELS_FILENAME).is_file()):
+        write_text_atomic(run_dir / LABELS_FILENAME, json.dumps(list(label_set.labels)) + "\n")
 
 
 def _train(
@@ -312,6 +316,7 @@ def _train(
     from torch.utils.tensorboard import SummaryWriter
 
     config = with_augment_seed(config)
+    keep_record = resume and check_resume(run_dir, config, corpus.label_set)
     torch.manual_seed(config.train.seed)
     with local_main_first(processes):  # an encoder assembled on first use is assembled once per node
         tagger, tokenizer = build_tagger(config.model, corpus.label_set, encoder_cache, trust_remote_code)
@@ -361,7 +366,7 @@ def _train(
         shuffle_length_groups=config.train.shuffle_length_groups,
     )
     if processes.is_main:
-        _mark_started(run_dir, config, corpus.label_set)
+        _mark_started(run_dir, config, corpus.label_set, keep_record)
         if corpus.annotations is not None:  # what reading annotation exports changed or dropped (data/annotations/)
             write_text_atomic(run_dir / ANNOTATIONS_REPORT, corpus.annotations.to_json())
     started = time.monotonic()
@@ -374,7 +379,9 @@ def _train(
     # one does (fp32, and bf16 where its scorer asks for it, as evaluation does with the run's train.bf16).
     extract_model_from_parallel(tagger, keep_fp32_wrapper=False)
     if processes.is_main:
-        save_model(LoadedModel(tagger, tokenizer, corpus.label_set, config), run_dir)
+        # The saved model carries the run's record: a resumed run's, which may differ in RESUME_MAY_CHANGE only.
+        record = read_saved_config(run_dir) if keep_record else config
+        save_model(LoadedModel(tagger, tokenizer, corpus.label_set, record), run_dir)
     wait_for_everyone(processes)  # no rank returns (and loads the model) before it is saved
     best = trainer.state.best_metric if trainer.state.best_metric is not None else float("nan")
     return TrainResult(run_dir, float(best), float(trainer.state.epoch or 0), elapsed, counts.trainable, counts.total)

@@ -1,9 +1,10 @@
-"""Export a model to ONNX, fused and optionally int8, and prove it scores what the PyTorch model scores.
+"""Write a model's network as an ONNX graph, fused and optionally int8, checked against PyTorch.
 
-The steps of `export_onnx`, all in a temporary folder beside the output, which is renamed into place only
+Steps 1-3 of an export (inference/onnx/export.py runs them, then its parity gate):
+
 when every step has passed (a failed export writes nothing):
 
-1. The network (sub-token ids -> logits; a CRF stays outside, see inference/onnx_backend.py) is exported with
+1. The network (sub-token ids -> logits; a CRF stays outside, see inference/onnx/runtime.py) is exported with
    torch.onnx's TorchScript exporter (`dynamo=False`), batch and sequence axes dynamic, and the graph is
    checked against PyTorch on a batch of another size and length than it was traced with. Why not the
    torch.export-based exporter (torch 2.13's default): both export correctly, but onnxruntime's transformer
@@ -18,8 +19,6 @@ when every step has passed (a failed export writes nothing):
    fused graph ran slower than the unfused one: bare-model words/s 4,174 vs 4,298 in fp32 and 8,832 vs
    10,864 in int8; fusing all but attention (8,925-9,069 in int8) did not help either (docs/results.md).
 3. With `quantize="int8"`: onnxruntime's dynamic quantization, int8 weights and per-batch uint8 activations.
-4. The parity gate: the PyTorch model and the exported graph tag the check sentences (the valid split by
-   default); when the export's entity F1 is more than `max_drop` points below PyTorch's, nothing is written.
 """
 
 from __future__ import annotations
@@ -27,16 +26,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +40,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from bertner.config import save_config
-from bertner.data.conll import Sentence
 from bertner.data.features import NUM_SHAPES
-from bertner.inference.evaluate import evaluate_sentences
-from bertner.inference.loading import HFScorer, InferenceModel
-from bertner.inference.onnx_backend import (
-    FORMAT_VERSION,
+from bertner.inference.model import HFScorer, InferenceModel
+from bertner.inference.onnx.runtime import (
     GRAPH_OUTPUT,
     OnnxScorer,
     crf_from_dict,
     crf_to_dict,
     import_onnxruntime,
 )
-from bertner.layout import CRF_FILE, EXPORT_MANIFEST, LABELS_FILENAME, ONNX_MODEL
+from bertner.layout import ONNX_MODEL
 from bertner.model.crf import CRF
 from bertner.model.decode import TaggerScorer
 
@@ -70,7 +62,7 @@ _ATOL, _RTOL = 1e-4, 1e-3
 """How close a graph's logits must be to PyTorch's (fp32 and fused alike) at every real sub-token."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GraphInfo:
     """What `write_graph` made: the graph's inputs, the fusion applied (or why none was), its size."""
 
@@ -82,27 +74,6 @@ class GraphInfo:
     fp32_bytes: int
     onnx_bytes: int
     seconds: float
-
-
-@dataclass(frozen=True)
-class ExportReport:
-    """A finished export: where it is, what it holds, and the parity check's figures (F1 as fractions)."""
-
-    output: Path
-    source: str
-    graph: GraphInfo
-    torch_f1: float
-    onnx_f1: float
-    check: str
-    sentences: int
-    max_drop: float
-    torch_seconds: float
-    onnx_seconds: float
-
-    @property
-    def drop(self) -> float:
-        """How many F1 points the export is below PyTorch (negative: above)."""
-        return (self.torch_f1 - self.onnx_f1) * 100
 
 
 class _LogitsGraph(nn.Module):
@@ -287,10 +258,19 @@ def write_graph(model: InferenceModel, path: Path, optimize: bool = False, quant
             file.unlink(missing_ok=True)
     seconds = time.perf_counter() - started
     logger.info("ONNX graph of %.1f MB in %.1f s; fused %s", path.stat().st_size / 1e6, seconds, fused or "nothing")
-    return GraphInfo(names, bool(fused), fused, note, quantize, fp32_bytes, path.stat().st_size, seconds)
+    return GraphInfo(
+        inputs=names,
+        optimized=bool(fused),
+        fused=fused,
+        optimization_note=note,
+        quantization=quantize,
+        fp32_bytes=fp32_bytes,
+        onnx_bytes=path.stat().st_size,
+        seconds=seconds,
+    )
 
 
-def _crf_copy(crf: CRF | None) -> CRF | None:
+def crf_copy(crf: CRF | None) -> CRF | None:
     """The CRF as the export folder will hold it (through its JSON form), so the gate checks what loads."""
     return None if crf is None else crf_from_dict(crf_to_dict(crf), "the model's CRF")
 
@@ -301,159 +281,5 @@ def to_onnx(model: InferenceModel, threads: int | None = None) -> InferenceModel
     with tempfile.TemporaryDirectory(prefix="bertner-onnx-") as folder:
         path = Path(folder) / ONNX_MODEL
         write_graph(model, path)
-        scorer = OnnxScorer.load(path, model.scorer.num_labels, _crf_copy(model.scorer.crf), threads)
+        scorer = OnnxScorer.load(path, model.scorer.num_labels, crf_copy(model.scorer.crf), threads)
     return dataclasses.replace(model, scorer=scorer, backend="onnx")
-
-
-def check_output(output: Path) -> None:
-    """Refuse an output that exists and is not an empty folder or an earlier export (which is replaced)."""
-    if not output.exists():
-        return
-    if not output.is_dir():
-        raise ValueError(f"{output}: exists and is not a folder")
-    if any(output.iterdir()) and not (output / EXPORT_MANIFEST).is_file():
-        raise ValueError(f"{output}: a folder that is neither empty nor an earlier export; refusing to write into it")
-
-
-def _place(staging: Path, output: Path) -> None:
-    """Rename the finished `staging` folder to `output`, replacing an earlier export there."""
-    if not output.exists():
-        staging.rename(output)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
-    old.rmdir()
-    output.rename(old)
-    try:
-        staging.rename(output)
-    except BaseException:
-        old.rename(output)
-        raise
-    shutil.rmtree(old)
-
-
-def _versions() -> dict[str, str]:
-    import onnx
-    import transformers
-
-    return {
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "onnx": onnx.__version__,
-        "onnxruntime": import_onnxruntime().__version__,
-    }
-
-
-def _manifest(model: InferenceModel, report: ExportReport) -> dict[str, Any]:
-    graph = report.graph
-    return {
-        "format": FORMAT_VERSION,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source": {"path": model.path, "kind": model.kind, "encoder": model.config.model.encoder},
-        "scheme": model.labels.scheme.value,
-        "crf": model.scorer.crf is not None,
-        "inputs": list(graph.inputs),
-        "exporter": "torch.onnx TorchScript (dynamo=False), eager attention",
-        "opset": OPSET,
-        "optimized": graph.optimized,
-        "fused_operators": graph.fused,
-        "optimization": graph.optimization_note,
-        "quantization": graph.quantization,
-        "quantization_settings": INT8_SETTINGS if graph.quantization == "int8" else None,
-        "bytes": graph.onnx_bytes,
-        "parity": {
-            "torch_f1": report.torch_f1,
-            "onnx_f1": report.onnx_f1,
-            "max_drop": report.max_drop,
-            "check": report.check,
-            "sentences": report.sentences,
-        },
-        "versions": _versions(),
-    }
-
-
-def _write_folder(model: InferenceModel, staging: Path, report: ExportReport) -> None:
-    """Everything but the graph: tokenizer, labels, config, CRF and the manifest (written last)."""
-    # Plain writes: the whole folder is renamed into place only when complete.
-    model.tokenizer.save_pretrained(staging)
-    (staging / LABELS_FILENAME).write_text(json.dumps(list(model.labels.tags)) + "\n", encoding="utf-8")
-    save_config(model.config, staging)
-    if model.scorer.crf is not None:
-        (staging / CRF_FILE).write_text(json.dumps(crf_to_dict(model.scorer.crf)) + "\n", encoding="utf-8")
-    manifest = json.dumps(_manifest(model, report), indent=2) + "\n"
-    (staging / EXPORT_MANIFEST).write_text(manifest, encoding="utf-8")
-
-
-def _timed_f1(
-    model: InferenceModel, sentences: Sequence[Sentence], batch_size: int, progress: bool
-) -> tuple[float, float]:
-    started = time.perf_counter()
-    f1 = evaluate_sentences(model, sentences, batch_size, progress).scores.overall.f1
-    return f1, time.perf_counter() - started
-
-
-def export_onnx(
-    model: InferenceModel,
-    output: Path,
-    check_sentences: Sequence[Sentence],
-    quantize: str | None = None,
-    max_drop: float = 0.3,
-    optimize: bool = False,
-    check_name: str = "",
-    batch_size: int = 8,
-    threads: int | None = None,
-    progress: bool = False,
-) -> ExportReport:
-    """Export `model` to the folder `output` if the export's entity F1 on `check_sentences` is at most
-    `max_drop` points below the PyTorch model's; otherwise raise ValueError with both figures and write nothing.
-
-    Args:
-        model: a PyTorch model (a bertner run or an HF token-classification model).
-        output: the export folder; it must not exist, be empty, or hold an earlier export (replaced).
-        check_sentences: labelled sentences for the parity gate, usually the valid split.
-        quantize: None (fp32) or "int8" (dynamic quantization of the weights).
-        max_drop: the most F1 points (0-100 scale) the export may lose.
-        optimize: fuse with onnxruntime's transformer optimizer where it applies (slower on MiniLM-L6 here).
-        check_name: where the check sentences came from, for the message and the manifest.
-        threads: onnxruntime's intra-op threads for the check; None is its default.
-        progress: show progress bars while the check sentences are tagged.
-    """
-    if max_drop < 0:
-        raise ValueError(f"max_drop must be at least 0 F1 points, not {max_drop}")
-    if not check_sentences:
-        raise ValueError(f"no sentences to check the export on{f' in {check_name}' if check_name else ''}")
-    check_output(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkdtemp: its folder is private (0700), and the folder itself becomes the export.
-    staging = output.parent / f".{output.name}.export-{os.getpid()}-{time.time_ns()}"
-    staging.mkdir()
-    try:
-        graph = write_graph(model, staging / ONNX_MODEL, optimize, quantize)
-        scorer = OnnxScorer.load(staging / ONNX_MODEL, model.scorer.num_labels, _crf_copy(model.scorer.crf), threads)
-        exported = dataclasses.replace(model, scorer=scorer, kind="export", path=str(output), backend="onnx")
-        torch_f1, torch_seconds = _timed_f1(model, check_sentences, batch_size, progress)
-        onnx_f1, onnx_seconds = _timed_f1(exported, check_sentences, batch_size, progress)
-        report = ExportReport(
-            output,
-            model.path,
-            graph,
-            torch_f1,
-            onnx_f1,
-            check_name,
-            len(check_sentences),
-            max_drop,
-            torch_seconds,
-            onnx_seconds,
-        )
-        logger.info("parity: PyTorch F1 %.2f, ONNX F1 %.2f", torch_f1 * 100, onnx_f1 * 100)
-        # 1e-9: F1 differences of a few fractions are not exact in binary (0.9 - 0.897 > 0.003).
-        if report.drop > max_drop + 1e-9:
-            raise ValueError(
-                f"parity check failed on {check_name or 'the check sentences'} ({len(check_sentences)} sentences): "
-                f"ONNX{' ' + quantize if quantize else ''} F1 {onnx_f1 * 100:.2f} is {report.drop:.2f} points below "
-                f"PyTorch's {torch_f1 * 100:.2f} (at most {max_drop} allowed); {output} not written"
-            )
-        _write_folder(model, staging, report)
-        _place(staging, output)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return report

@@ -37,9 +37,9 @@ from typing import Any
 
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from bertner.experiments.space import SearchSpace
 from bertner.files import read_json, write_text_atomic
 from bertner.layout import LOCK_FILENAME, SEARCH_CLAIM_FILE
+from bertner.search.space import SearchSpace
 from bertner.training.lock import RunFolderBusyError, RunLock
 
 try:

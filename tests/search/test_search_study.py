@@ -14,9 +14,10 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from bertner.config import load_config
-from bertner.experiments.search_results import best_toml, summarize
-from bertner.experiments.space import SearchSpace, load_space
-from bertner.experiments.study import SPACE_ATTR, Budget, claim_output, default_storage, open_study
+from bertner.search.results import summarize
+from bertner.search.space import SearchSpace, load_space
+from bertner.search.study import SPACE_ATTR, Budget, claim_output, default_storage, open_study
+from bertner.search.write import best_toml
 
 DISTRIBUTIONS = {
     "train.lr": FloatDistribution(1e-5, 1e-3, log=True),

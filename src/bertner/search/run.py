@@ -2,14 +2,14 @@
 fed with every epoch's valid F1 stops trials that are doing worse than the others at the same epoch.
 
 Each trial trains into `OUTPUT/trials/NNN` (its trial number) with the search space's base config, the budget
-and the trial's values (experiments/space.py), and its value is the best valid F1 over its epochs. A pruned
+and the trial's values (search/space.py), and its value is the best valid F1 over its epochs. A pruned
 trial stops after the epoch it was pruned at: its folder keeps the incomplete marker training leaves, and
 `trial.json` says it was pruned. Checkpoints are deleted once a trial ends (a search never resumes a trial);
 the model of the best epoch stays in every complete trial's folder.
 
 When the search stops (its budget is spent, or `timeout`), it writes `trials.md`, `trials.csv`, `trials.png`
-and `best.toml` from what the study holds, trials of other processes included (experiments/search_results.py).
-How the budget, lost trials and a shared study work: experiments/study.py.
+and `best.toml` from what the study holds, trials of other processes included (search/results.py).
+How the budget, lost trials and a shared study work: search/study.py.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ import optuna
 
 from bertner.config import DataConfig
 from bertner.data.corpus import Corpus, load_corpus
-from bertner.experiments.search_results import SearchSummary, summarize, write_outputs
-from bertner.experiments.space import SearchSpace
-from bertner.experiments.study import (
+from bertner.files import write_text_atomic
+from bertner.layout import CHECKPOINTS_DIR, TRIAL_RECORD
+from bertner.search.results import SearchSummary, summarize
+from bertner.search.space import SearchSpace
+from bertner.search.study import (
     NOTE_ATTR,
     TRIALS_DIR,
     WORKER_ATTR,
@@ -42,8 +44,7 @@ from bertner.experiments.study import (
     fail_stale_trials,
     open_study,
 )
-from bertner.files import write_text_atomic
-from bertner.layout import CHECKPOINTS_DIR, TRIAL_RECORD
+from bertner.search.write import write_outputs
 from bertner.training.trainer import train_model
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ PRUNERS = ("median", "hyperband", "none")
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """How a search runs; `trials` is the study's budget over every process (experiments/study.py).
+    """How a search runs; `trials` is the study's budget over every process (search/study.py).
 
     `storage`: an Optuna RDB URL; None is OUTPUT/study.db. `seed` seeds the sampler. `timeout`: seconds after
     which no new trial is started. `heartbeat_seconds`: how often a running trial tells the storage it is alive.

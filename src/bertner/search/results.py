@@ -12,20 +12,16 @@ import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
-import tomli_w
 from optuna.trial import FrozenTrial, TrialState
 
-from bertner.experiments.space import SearchSpace
-from bertner.experiments.study import NOTE_ATTR
-from bertner.files import write_bytes_atomic, write_text_atomic
+from bertner.search.study import NOTE_ATTR
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BEST_CONFIG", "RESULT_FILES", "SearchSummary", "TrialRow", "summarize", "write_outputs"]
+__all__ = ["BEST_CONFIG", "RESULT_FILES", "SearchSummary", "TrialRow", "summarize"]
 
 RESULT_FILES = ("trials.md", "trials.csv", "trials.png")
 BEST_CONFIG = "best.toml"
@@ -121,14 +117,14 @@ class SearchSummary:
         counts = ", ".join(f"{self.count(state)} {state}" for state in _STATES.values() if self.count(state))
         lines = [f"# Search: study `{self.study_name}`", "", f"Trials: {counts or 'none'}. F1 in %, on valid."]
         if best is not None:
-            lines[-1] += f" Best: trial {best.number}, valid F1 {_percent(best.value)} (its config: {BEST_CONFIG})."
+            lines[-1] += f" Best: trial {best.number}, valid F1 {percent(best.value)} (its config: {BEST_CONFIG})."
         short = _short_names(self.names)
         header = ["trial", "state", *short, "valid F1 per epoch", "valid F1", "time", "note"]
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in self.rows:
             number = f"**{row.number}**" if best is not None and row.number == best.number else str(row.number)
-            cells = [number, row.state, *(_format(row.params[n]) if n in row.params else "—" for n in self.names)]
-            cells += [" / ".join(_percent(f1) for f1 in row.valid_f1) or "—", _percent(row.value)]
+            cells = [number, row.state, *(format_value(row.params[n]) if n in row.params else "—" for n in self.names)]
+            cells += [" / ".join(percent(f1) for f1 in row.valid_f1) or "—", percent(row.value)]
             cells += [_seconds(row.seconds), row.note]
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         if plot:
@@ -140,7 +136,7 @@ def _blank(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.2f}"
 
 
@@ -150,7 +146,7 @@ def _seconds(value: float | None) -> str:
     return f"{value / 60:.1f} min" if value >= 60 else f"{value:.1f} s"
 
 
-def _format(value: Any) -> str:
+def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
@@ -173,43 +169,3 @@ def summarize(study: optuna.Study, names: Sequence[str]) -> SearchSummary:
         if trial.system_attrs.get(_RETRY_OF) is not None
     }
     return SearchSummary(study.study_name, tuple(names), tuple(_row(trial, retried_as) for trial in trials))
-
-
-def best_toml(summary: SearchSummary, space: SearchSpace) -> str:
-    """The base config with the best trial's values, as a config file, with a header saying where it came from."""
-    best = summary.best
-    assert best is not None, "best_toml needs a complete trial"
-    config = space.best_config(best.params)
-    budget = ", ".join(f"{name} = {_format(value)}" for name, value in space.budget.items())
-    header = [
-        f"# bertner search: trial {best.number} of study {summary.study_name!r}, the best of "
-        f"{summary.count('complete')} complete trials (valid F1 {_percent(best.value)}).",
-        f"# The base config of {space.where} with the trial's values of {', '.join(space.names)}.",
-    ]
-    if budget:
-        header.append(f"# The trials ran with {budget} (the search's budget, not written here).")
-    return "\n".join(header) + "\n" + tomli_w.dumps(config.to_dict())
-
-
-def write_outputs(summary: SearchSummary, space: SearchSpace, output: Path) -> list[Path]:
-    """trials.md, trials.csv, trials.png (with matplotlib) and best.toml (once a trial is complete)."""
-    from bertner.experiments.search_plot import search_png
-
-    md, csv_path, png = (output / name for name in RESULT_FILES)
-    try:
-        image: bytes | None = search_png(summary)
-    except ImportError as error:
-        logger.warning("%s; %s not drawn", error, png.name)
-        image = None
-    write_text_atomic(md, summary.to_markdown(png.name if image else None))
-    write_text_atomic(csv_path, summary.to_csv())
-    written = [md, csv_path]
-    if image is not None:
-        write_bytes_atomic(png, image)
-        written.append(png)
-    if summary.best is None:
-        logger.warning("no trial is complete yet, so there is no %s", BEST_CONFIG)
-    else:
-        write_text_atomic(output / BEST_CONFIG, best_toml(summary, space))
-        written.append(output / BEST_CONFIG)
-    return written

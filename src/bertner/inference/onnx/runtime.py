@@ -21,9 +21,9 @@ import torch
 from bertner.config import read_saved_config
 from bertner.files import read_json
 from bertner.inference.hf_labels import ModelLabels
-from bertner.inference.loading import InferenceModel, read_manifest
+from bertner.inference.model import InferenceModel
 from bertner.labels import Scheme
-from bertner.layout import CRF_FILE, LABELS_FILENAME, ONNX_MODEL
+from bertner.layout import CRF_FILE, EXPORT_MANIFEST, LABELS_FILENAME, ONNX_MODEL
 from bertner.model.crf import CRF
 from bertner.model.tokenizer import load_tokenizer
 
@@ -148,7 +148,7 @@ def read_export_labels(folder: Path, manifest: dict[str, Any]) -> ModelLabels:
 
 
 def load_export(folder: Path, threads: int | None = None) -> InferenceModel:
-    """The export folder written by `bertner export` (inference/export.py), scored with onnxruntime."""
+    """The export folder written by `bertner export` (inference/onnx/export.py), scored with onnxruntime."""
     manifest = read_manifest(folder)
     version = manifest.get("format")
     if version != FORMAT_VERSION:
@@ -166,3 +166,12 @@ def load_export(folder: Path, threads: int | None = None) -> InferenceModel:
     return InferenceModel(
         scorer, load_tokenizer(str(folder)), labels, read_saved_config(folder), "export", str(folder), "onnx"
     )
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """An export folder's manifest; a damaged one is a ValueError naming the file."""
+    path = folder / EXPORT_MANIFEST
+    manifest = read_json(path, "the export manifest")
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: the export manifest must be a JSON object")
+    return manifest

@@ -9,7 +9,7 @@ The pipeline is Ray Data's own: `read_binary_files` reads each file (one block p
 actor pool shares out files, not blocks of files), and `map_batches` hands the files, one per call, to a
 pool of actors (`ActorPoolStrategy`), each holding one `Predictor` loaded once in its constructor. An actor
 parses a file's lines as plain `predict` does (data/textinput.py), tags them in the same chunks through the
-same code (inference/tagged_lines.py) and writes the file's output atomically, so the lines are the ones
+same code (batch/tagged_lines.py) and writes the file's output atomically, so the lines are the ones
 plain `predict` writes for that file, in input order, and an output file that exists is complete.
 Not `read_text` or `read_json`: `read_text` splits lines with `str.splitlines` (on `\x0b`, U+2028, ... too,
 so output line N would not be input line N), and `read_json` puts ids into Arrow columns, where a file
@@ -35,11 +35,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bertner.batch.corpus_files import CorpusFile
+from bertner.batch.tagged_lines import tag_records
 from bertner.data.textinput import read_records
 from bertner.files import write_text_atomic
-from bertner.inference.corpus_files import CorpusFile
 from bertner.inference.predictor import Predictor
-from bertner.inference.tagged_lines import tag_records
 
 logger = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from optuna.trial import TrialState
 
 from bertner.cli import main
 from bertner.config import load_config, read_saved_config
-from bertner.experiments import search as search_module
-from bertner.experiments.search import SearchSettings, run_search
-from bertner.experiments.space import SearchSpace, load_space
-from bertner.experiments.study import default_storage
 from bertner.layout import INCOMPLETE_MARKER, LOCK_FILENAME
 from bertner.model.precision import with_bf16_decided
+from bertner.search import run as search_module
+from bertner.search.run import SearchSettings, run_search
+from bertner.search.space import SearchSpace, load_space
+from bertner.search.study import default_storage
 from bertner.training.lock import RunLock
 
 TRIALS = 3

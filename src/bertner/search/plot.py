@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from bertner.evaluation.plots import figure_png, new_figure
 
 if TYPE_CHECKING:
-    from bertner.experiments.search_results import SearchSummary
+    from bertner.search.results import SearchSummary
 
 
 def search_png(summary: SearchSummary) -> bytes:

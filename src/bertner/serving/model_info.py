@@ -13,10 +13,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from bertner.evaluation.compare import read_epoch_metrics
-from bertner.inference.loading import read_manifest
+from bertner.inference.onnx.runtime import read_manifest
 from bertner.inference.tagging import TaggingModel
 from bertner.layout import EPOCH_METRICS_FILE, EVAL_DIR, EXPORT_MANIFEST, SPLIT_METRICS
+from bertner.runs import read_epoch_metrics
 
 logger = logging.getLogger(__name__)
 

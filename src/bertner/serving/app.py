@@ -6,7 +6,7 @@ Routes: `POST /v1/ner` ({"text": ...} or {"texts": [...]}), `GET /v1/model`, `GE
 FastAPI's default CDN, so it works offline too.
 
 Entities are computed by the same `Predictor.predict` as `bertner predict` and the Python API; the server adds
-only the batching (inference/batching.py) and the HTTP layer. Every error is a JSON `{"detail": ...}`:
+only the batching (serving/batching.py) and the HTTP layer. Every error is a JSON `{"detail": ...}`:
 413 for a body over `max_body_bytes` or more than `max_texts` texts, 422 for anything that is not a valid
 request, 500 only for a failure of the model itself.
 """
@@ -31,7 +31,12 @@ try:
 except ImportError as error:  # the server's libraries are an extra
     raise ImportError(f"bertner serve needs FastAPI and uvicorn: pip install 'bertner[serve]' ({error})") from error
 
-from bertner.inference.api_schema import (
+from bertner.inference.predictor import Predictor, TextEntity
+from bertner.inference.tagging import TaggingModel
+from bertner.serving.batching import MicroBatcher
+from bertner.serving.body_limit import BodyLimit
+from bertner.serving.model_info import model_scores
+from bertner.serving.schema import (
     EntityOut,
     ErrorBody,
     Health,
@@ -42,12 +47,7 @@ from bertner.inference.api_schema import (
     NerResult,
     Stats,
 )
-from bertner.inference.batching import MicroBatcher
-from bertner.inference.body_limit import BodyLimit
-from bertner.inference.model_info import model_scores
-from bertner.inference.predictor import Predictor, TextEntity
-from bertner.inference.serve import SETTINGS_ENV, ServeSettings
-from bertner.inference.tagging import TaggingModel
+from bertner.serving.settings import SETTINGS_ENV, ServeSettings
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """An ensemble of models that tags as one: the members' per-word scores are combined, then decoded once.
 
-Members are loaded models of any kind and backend (inference/loading.py: run folders, ONNX exports, HF
+Members are loaded models of any kind and backend (inference/load.py: run folders, ONNX exports, HF
 token-classification models) with the same label set. Each member encodes the words with its own tokenizer
 and its own data settings (windows, document context) and scores them per word (`InferenceModel.word_scores`),
 so members need not share an encoder or a tokenizer. Their scores are put in the ensemble's label order and
@@ -30,7 +30,7 @@ import torch
 
 from bertner.config import Config
 from bertner.inference.hf_labels import ModelLabels
-from bertner.inference.loading import InferenceModel
+from bertner.inference.model import InferenceModel
 from bertner.model.crf import CRF
 from bertner.model.decode import WordScores
 

@@ -1,7 +1,7 @@
 """`bertner predict`'s output: one JSON line per input record, `{"id"?, "text", "entities": [...]}`.
 
 The one place that turns records into tagged lines, so that plain `predict` and the Ray engine
-(inference/ray_engine.py) write the same bytes for the same input: the same chunks of `chunk_size` texts go
+(batch/ray_engine.py) write the same bytes for the same input: the same chunks of `chunk_size` texts go
 through the same `Predictor.predict`, and an int8 export, which quantizes its activations per batch, sees
 the same batches either way.
 """

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from bertner.config import load_config
-from bertner.experiments.space import Choice, Range, load_space
+from bertner.search.space import Choice, Range, load_space
 
 BASE = """
 [model]

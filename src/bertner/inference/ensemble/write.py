@@ -1,5 +1,5 @@
 """Make an ensemble folder (`bertner ensemble`): check that every member loads and has the ensemble's labels,
-then write `ensemble.json` (inference/ensemble_folder.py), and with `copy` the members' model files, in one step.
+then write `ensemble.json` (inference/ensemble/folder.py), and with `copy` the members' model files, in one step.
 
 Nothing is written unless every member passed: the folder is staged beside the output and renamed into place.
 """
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertner.files import replace_folder
-from bertner.inference.ensemble import EnsembleModel
-from bertner.inference.ensemble_folder import EnsembleManifest, MemberEntry, is_ensemble
-from bertner.inference.loading import load_inference_model
+from bertner.inference.ensemble.folder import EnsembleManifest, MemberEntry, is_ensemble
+from bertner.inference.ensemble.model import EnsembleModel
+from bertner.inference.load import load_inference_model
 from bertner.layout import CUSTOM_ENCODER_DIR, ENSEMBLE_MANIFEST, MEMBERS_DIR
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -32,7 +32,7 @@ class EnsembleWritten:
     manifest: EnsembleManifest
     backend: str
     viterbi: bool
-    """Some member has a CRF, so the ensemble decodes whole sentences with Viterbi (inference/ensemble.py)."""
+    """Some member has a CRF, so the ensemble decodes whole sentences with Viterbi (inference/ensemble/model.py)."""
 
 
 def check_output(output: Path) -> None:

@@ -1,7 +1,7 @@
 """An ensemble folder's manifest, and loading any model folder, an ensemble's included.
 
-An ensemble folder holds `ensemble.json` (inference/folders.py), written by `bertner ensemble`
-(inference/ensemble_write.py), and, when its members were copied into it, `members/`:
+An ensemble folder holds `ensemble.json` (layout.py), written by `bertner ensemble`
+(inference/ensemble/write.py), and, when its members were copied into it, `members/`:
 
     {"format": 1, "copied": false, "labels": ["O", "B-LOC", ...], "scheme": "IOB2",
      "members": [{"path": "/abs/runs/a", "source": "/abs/runs/a", "kind": "run"}, ...]}
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from bertner.files import read_json
-from bertner.inference.ensemble import EnsembleModel
+from bertner.inference.ensemble.model import EnsembleModel
 from bertner.inference.hf_labels import ModelLabels
-from bertner.inference.loading import load_inference_model
+from bertner.inference.load import load_inference_model
 from bertner.inference.tagging import TaggingModel
 from bertner.labels import Scheme
 from bertner.layout import ENSEMBLE_MANIFEST

@@ -1,0 +1,2 @@
+"""Ensembles: several models that tag as one (model.py), their folder and manifest (folder.py), making one
+(write.py)."""

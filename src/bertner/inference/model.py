@@ -1,0 +1,96 @@
+"""A loaded model behind one interface, whatever it was saved as: `InferenceModel`, and the scorer of an HF model.
+
+Loading (inference/load.py) builds one from a run folder, an ONNX export (inference/onnx/runtime.py) or an
+HF token-classification model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from bertner.config import Config
+from bertner.data.encoding import EncodingPlan, encode
+from bertner.inference.hf_labels import ModelLabels
+from bertner.labels import LabelSet, Scheme
+from bertner.model.crf import CRF
+from bertner.model.decode import TaggerScorer, WindowScorer, WordScores, score_words
+from bertner.model.precision import resolve_bf16
+
+if TYPE_CHECKING:
+    # model/build.py imports transformers' model classes (~130 MB); an export is served without them.
+    from bertner.model.build import LoadedModel
+
+
+@dataclass(frozen=True)
+class InferenceModel:
+    """A model ready to tag words, whatever it was saved as.
+
+    `labels` are the model's own tags in id order (IOB2 for bertner models); predictions are converted to
+    IOB2 from `labels.scheme` after decoding. `kind` is `run`, `export` or `hf`; `path` is where it came from.
+    """
+
+    scorer: WindowScorer
+    tokenizer: Any
+    labels: ModelLabels
+    config: Config
+    kind: str
+    path: str
+    backend: str
+
+    @property
+    def label_set(self) -> LabelSet:
+        return LabelSet(self.labels.tags)
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return self.labels.types
+
+    def word_scores(
+        self,
+        words: Sequence[Sequence[str]],
+        batch_size: int = 64,
+        progress: bool = False,
+        documents: Sequence[int] | None = None,
+    ) -> WordScores:
+        """Each word's scores in this model's label order, encoded with its own tokenizer and data settings
+        (windows, document context: `documents[s]` is sentence s's document, None: every sentence alone)."""
+        plan = EncodingPlan.for_config(self.config.data, self.tokenizer, self.label_set)
+        windows = encode(plan, words, documents=documents)
+        counts = [len(w) for w in words]
+        return score_words(self.scorer, windows, counts, self.tokenizer.pad_token_id, batch_size, progress)
+
+    @classmethod
+    def from_loaded(cls, model: LoadedModel, path: str = "") -> InferenceModel:
+        """A trained (or training) bertner model, scored with PyTorch."""
+        return cls(
+            TaggerScorer(model.tagger, resolve_bf16(model.config.train.bf16)),
+            model.tokenizer,
+            ModelLabels(model.label_set.labels, Scheme.IOB2),
+            model.config,
+            "run",
+            path,
+            "torch",
+        )
+
+
+@dataclass(frozen=True)
+class HFScorer:
+    """An HF token-classification model as a WindowScorer: its own forward, its own head, no CRF."""
+
+    model: Any
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.model.config.num_labels)
+
+    @property
+    def crf(self) -> CRF | None:
+        return None
+
+    @torch.inference_mode()
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        output = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return output.logits.float().cpu()
