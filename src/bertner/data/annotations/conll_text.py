@@ -1,10 +1,11 @@
 """CoNLL sentences <-> annotated texts, by a detokenisation defined here.
 
 CoNLL -> texts: each document (the sentences after a `-DOCSTART-` line) becomes one text, its sentences joined
-by `\\n` and each sentence's words by single spaces; a file without `-DOCSTART-` lines gives one text per
-sentence. Each entity (an IOB2 chunk) becomes the span from its first word's first character to its last word's
-last. Read back with `whitespace` words (words.py: a line is a sentence, whitespace separates words), a text
-gives exactly its words and tags again, since CoNLL words hold no whitespace.
+by a blank line (`\\n\\n`) and each sentence's words by single spaces; a file without `-DOCSTART-` lines gives
+one text per sentence. Each entity (an IOB2 chunk) becomes the span from its first word's first character to its
+last word's last. Read back with `whitespace` words (words.py: a line is a sentence, whitespace separates words),
+a text gives exactly its words and tags again, since CoNLL words hold no whitespace; with `segment` words a
+blank line always ends a sentence (data/sentences.py), so the sentences are CoNLL's, some split further.
 
 Texts -> CoNLL: the sentences of words.py written as `word tag` lines, a blank line after each sentence, and a
 `-DOCSTART- O` line before each text (each task or document), so document context survives.
@@ -53,12 +54,13 @@ def texts_from_sentences(sentences: Sequence[Sentence]) -> list[AnnotatedText]:
             starts = []
             for word in sentence.words:
                 starts.append(offset)
-                offset += len(word) + 1  # the space after it, or the line break after the sentence's last word
+                offset += len(word) + 1  # the space after it
+            offset += 1  # the last word's "space" was the first of the two line breaks after the sentence
             parts.append(" ".join(sentence.words))
             for first, last, entity in entity_spans(sentence.tags):
                 end = starts[last - 1] + len(sentence.words[last - 1])
                 spans.append(Span(start=starts[first], end=end, type=entity))
-        text = "\n".join(parts)
+        text = "\n\n".join(parts)
         spans = [Span(start=s.start, end=s.end, type=s.type, text=text[s.start : s.end]) for s in spans]
         texts.append(AnnotatedText(text=text, spans=tuple(spans), source=group[0].source, line=group[0].line))
     return texts
