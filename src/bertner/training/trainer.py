@@ -33,8 +33,8 @@ from bertner.data.encoding import EncodingPlan, Window, encode
 from bertner.evaluation.metrics import score
 from bertner.files import write_text_atomic
 from bertner.labels import LabelSet
-from bertner.layout import ANNOTATIONS_REPORT, CHECKPOINTS_DIR, EPOCH_METRICS_FILE, TENSORBOARD_DIR
-from bertner.model.build import LABELS_FILENAME, LoadedModel, build_tagger
+from bertner.layout import ANNOTATIONS_REPORT, CHECKPOINTS_DIR, EPOCH_METRICS_FILE, LABELS_FILENAME, TENSORBOARD_DIR
+from bertner.model.build import LoadedModel, build_tagger
 from bertner.model.collate import Collator
 from bertner.model.decode import TaggerScorer, predict_words
 from bertner.model.freezing import count_parameters
