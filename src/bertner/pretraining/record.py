@@ -114,7 +114,7 @@ def machine() -> dict[str, Any]:
     """The machine a record was made on."""
     return {
         "host": socket.gethostname(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_model() or platform.machine(),
         "cpu_flags": sorted(set(cpu_flags()) & set(_REPORTED_CPU_FLAGS)),
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -122,6 +122,19 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
+
+
+def _cpu_model() -> str:
+    """The CPU's model name as Linux reports it in /proc/cpuinfo; empty elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return ""
 
 
 def loss_curve(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,8 +16,8 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,7 +245,9 @@ def _write_output(model: Any, tokenizer: Any, record: dict[str, Any], output: Pa
     """The encoder, tokenizer and record into a staging folder beside `output`, with the checkpoints moved in,
     which then replaces `output` whole."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.staging-", dir=output.parent))
+    # mkdir, not mkdtemp: the folder that becomes `output` gets the umask's permissions, not 0700.
+    staging = output.parent / f".{output.name}.staging-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
     try:
         save_encoder(model, tokenizer, staging)
         write_text_atomic(staging / PRETRAIN_RECORD, json.dumps(record, indent=2) + "\n")
