@@ -15,7 +15,19 @@ import traceback
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-from bertner.cli import compare, convert, ensemble, evaluate, experiment, export, predict, search, serve, train
+from bertner.cli import (
+    compare,
+    convert,
+    ensemble,
+    evaluate,
+    experiment,
+    export,
+    predict,
+    pretrain,
+    search,
+    serve,
+    train,
+)
 from bertner.cli.options import Parser
 
 logger = logging.getLogger("bertner")
@@ -31,6 +43,7 @@ _MODULES: tuple[ModuleType, ...] = (
     export,
     ensemble,
     search,
+    pretrain,
 )
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     module.__name__.rsplit(".", 1)[1]: module.run for module in _MODULES
