@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +38,36 @@ def test_shipped_config_loads_and_pins_changed_defaults(path: Path) -> None:
     assert configs and all(config.model.encoder in {"minilm-l6", "mpnet-base"} for config in configs)
     missing = [f"{table}.{key}" for table, key in PINNED if key not in tables.get(table, {})]
     assert not missing, f"{path.name} leaves {missing} to the defaults"
+
+
+# The configs that say they are bertner's default setting written out, with the flags of the `bertner train` command
+# whose setting they claim to be (configs/minilm-crf.toml: "what `bertner train --data DIR --output RUN` trains").
+WRITTEN_OUT_DEFAULTS = {
+    "minilm-crf.toml": [],
+    "mpnet-default.toml": ["--encoder", "mpnet-base"],
+    "minilm-context.toml": ["--context", "64"],
+    "minilm-augment.toml": ["--augment", "mention,token"],
+}
+
+
+def _resolved_by_train(flags: list[str]) -> Config:
+    """The config `bertner train --data D --output O FLAGS` trains with (no --config): the CLI's own resolution."""
+    from bertner.cli.main import build_parser
+    from bertner.cli.train import train_overrides
+
+    args = build_parser().parse_args(["train", "--data", "D", "--output", "O", *flags])
+    return load_config(None, train_overrides(args))
+
+
+@pytest.mark.parametrize(("name", "flags"), WRITTEN_OUT_DEFAULTS.items())
+def test_a_config_that_says_it_is_the_defaults_equals_what_train_resolves(name: str, flags: list[str]) -> None:
+    path = CONFIGS[0].parent / name
+    assert load_config(path) == _resolved_by_train(flags), f"{name} is not `bertner train {' '.join(flags)}`"
+
+
+def test_every_config_that_claims_to_be_the_defaults_is_checked() -> None:
+    """A file whose comments call it the default setting (or minilm-crf.toml with something added) is in the table."""
+    for path in CONFIGS:
+        header = " ".join(line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
+        claims = re.search(r"default setting[^.]*written out|^# configs/minilm-crf\.toml with", header)
+        assert not claims or path.name in WRITTEN_OUT_DEFAULTS, f"{path.name} claims to be the defaults: {claims}"
