@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bertner.config import Config, load_config, read_toml
+from bertner.config import Config, load_config, read_saved_config, read_toml, save_config
 from bertner.experiments.spec import load_experiment
+from bertner.layout import CONFIG_FILENAME
 from bertner.search.space import load_space
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
@@ -71,3 +73,17 @@ def test_every_config_that_claims_to_be_the_defaults_is_checked() -> None:
         header = " ".join(line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
         claims = re.search(r"default setting[^.]*written out|^# configs/minilm-crf\.toml with", header)
         assert not claims or path.name in WRITTEN_OUT_DEFAULTS, f"{path.name} claims to be the defaults: {claims}"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
+def test_every_setting_of_a_shipped_config_survives_the_saved_record(path: Path, tmp_path: Path) -> None:
+    """What a run of each config records (bertner.toml) holds every key, None ones too, and reads back equal."""
+    for number, config in enumerate(_configs(path, read_toml(path))):
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        save_config(config, folder)
+        written = read_toml(folder / CONFIG_FILENAME)
+        for section in dataclasses.fields(config):
+            keys = {key.name for key in dataclasses.fields(getattr(config, section.name))}
+            assert set(written[section.name]) == keys, f"{path.name} [{section.name}]"
+        assert read_saved_config(folder) == config, path.name
