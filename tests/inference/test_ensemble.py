@@ -19,6 +19,7 @@ from bertner.config import DataConfig
 from bertner.data.alignment import first_subtokens
 from bertner.data.conll import Sentence
 from bertner.data.corpus import read_split
+from bertner.decoding.words import decode_words
 from bertner.inference.ensemble.folder import load_tagging_model, read_ensemble_manifest
 from bertner.inference.ensemble.model import EnsembleModel, in_label_order
 from bertner.inference.ensemble.write import make_ensemble
@@ -30,7 +31,6 @@ from bertner.inference.tagging import TaggedWords, tag_words
 from bertner.labels import LabelSet, Scheme, first_illegal
 from bertner.layout import ENSEMBLE_MANIFEST
 from bertner.model.build import LoadedModel, build_tagger
-from bertner.model.decode import decode_words
 from bertner.model.store import load_model, save_model
 from tiny_models import built_run_config, plain_model_config, write_random_run, write_tiny_bert
 

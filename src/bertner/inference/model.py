@@ -13,10 +13,11 @@ import torch
 
 from bertner.config import Config
 from bertner.data.encoding import EncodingPlan, encode
+from bertner.decoding.words import WordScores
 from bertner.inference.hf_labels import ModelLabels
 from bertner.labels import LabelSet, Scheme
 from bertner.model.crf import CRF
-from bertner.model.decode import TaggerScorer, WindowScorer, WordScores, score_words
+from bertner.model.decode import TaggerScorer, WindowScorer, score_words
 from bertner.model.precision import resolve_bf16
 
 if TYPE_CHECKING:

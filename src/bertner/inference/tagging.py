@@ -1,4 +1,4 @@
-"""Words -> IOB2 tags with any model: one model on any backend, or an ensemble; decoding shared (model/decode.py).
+"""Words -> IOB2 tags with any model: one model on any backend, or an ensemble; decoding shared (decoding/words.py).
 
 Raw-text prediction and evaluation both come through here; nothing in this module imports the training
 or report stack.
@@ -12,9 +12,9 @@ from typing import Protocol
 
 from bertner.config import Config
 from bertner.data.alignment import IGNORE
+from bertner.decoding.words import WordScores, decode_words, word_loss
 from bertner.inference.hf_labels import ModelLabels
 from bertner.labels import LabelSet, Scheme, to_iob2
-from bertner.model.decode import WordScores, decode_words, word_loss
 
 
 class TaggingModel(Protocol):

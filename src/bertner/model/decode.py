@@ -5,8 +5,9 @@ first sub-token in the window that owns it (data/encoding.py), so a word split i
 two overlapping windows still gets exactly one prediction. A tagger with a CRF decodes each whole sentence
 from those per-word scores with Viterbi, so its tags are legal IOB2 across window boundaries as well.
 
-Scoring (`score_words`) and decoding (`decode_words`) are separate steps, so that per-word scores can be
-combined before they are decoded (an ensemble, inference/ensemble/model.py); `predict_words` does both.
+Scoring (`score_words`, here: it needs torch) and decoding (`decode_words`, decoding/words.py: numpy only)
+are separate steps, so that per-word scores can be combined before they are decoded (an ensemble,
+inference/ensemble/model.py); `predict_words` does both.
 """
 
 from __future__ import annotations
@@ -20,24 +21,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bertner.data.alignment import IGNORE, first_subtokens
+from bertner.data.alignment import first_subtokens
 from bertner.data.encoding import Window
+from bertner.decoding.chain import LinearChain
+from bertner.decoding.words import WordPredictions, WordScores, decode_words, word_loss
 from bertner.model.collate import Collator
 from bertner.model.crf import CRF
 
 if TYPE_CHECKING:
     # model/tagger.py imports transformers' model classes (~130 MB); an ONNX backend runs without them.
     from bertner.model.tagger import Tagger
-
-
-@dataclass(frozen=True)
-class WordPredictions:
-    """Per sentence, per word: the predicted label id and its probability."""
-
-    label_ids: tuple[tuple[int, ...], ...]
-    confidences: tuple[tuple[float, ...], ...]
-    loss: float | None = None
-    """Mean word-level cross-entropy of the gold labels under each word's softmax, when gold was given."""
 
 
 def length_sorted_batches(windows: Sequence[Window], batch_size: int) -> Iterator[list[int]]:
@@ -64,8 +57,9 @@ class WindowScorer(Protocol):
     def num_labels(self) -> int: ...
 
     @property
-    def crf(self) -> CRF | None:
-        """The CRF whose transitions decode whole sentences, or None for a per-word argmax."""
+    def crf(self) -> CRF | LinearChain | None:
+        """The CRF whose transitions decode whole sentences, or None for a per-word argmax: a torch CRF, or its
+        numpy form (decoding/chain.py) for a backend that runs without torch."""
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Scores of a batch from `Collator`: input_ids, attention_mask, shape_ids, word_starts, each
@@ -95,37 +89,6 @@ class TaggerScorer:
             return self.tagger(**inputs).logits.float().cpu()
 
 
-@dataclass(frozen=True, eq=False)
-class WordScores:
-    """Per-word label scores of many sentences, before decoding: what an ensemble averages
-    (inference/ensemble/model.py).
-
-    Without a CRF, the softmax of a word's row is its label distribution; with one, the row is the word's
-    emissions, and the CRF decodes each whole sentence.
-    """
-
-    logits: np.ndarray
-    """(all words, num_labels) float32: sentence s's words are rows offsets[s]:offsets[s + 1]."""
-    offsets: np.ndarray
-    """(sentences + 1,) int64, from 0 to the number of words."""
-    crf: CRF | None = None
-    """The CRF whose transitions decode whole sentences, or None for a per-word argmax."""
-
-    @property
-    def num_sentences(self) -> int:
-        return len(self.offsets) - 1
-
-    @property
-    def num_labels(self) -> int:
-        return int(self.logits.shape[1])
-
-    def sentences(self) -> list[np.ndarray]:
-        """One (words, num_labels) view per sentence."""
-        if self.num_sentences == 0:
-            return []
-        return np.split(self.logits, self.offsets[1:-1])
-
-
 @torch.no_grad()
 def score_words(
     scorer: WindowScorer | Tagger,
@@ -149,7 +112,7 @@ def score_words(
     # (all words, num_labels): each word's logits at its first sub-token in the window that owns it
     flat = np.zeros((int(offsets[-1]), scorer.num_labels), dtype=np.float32)
     if not word_counts:
-        return WordScores(flat, offsets, scorer.crf)
+        return WordScores(flat, offsets, _chain(scorer.crf))
     tagger = scorer.tagger if isinstance(scorer, TaggerScorer) else None
     was_training = tagger is not None and tagger.training
     if tagger is not None:
@@ -177,34 +140,7 @@ def score_words(
         tagger.train(was_training)
     missing = np.flatnonzero(~seen)[:5].tolist()
     assert not missing, f"words without a prediction (positions in the flattened sentences): {missing}"
-    return WordScores(flat, offsets, scorer.crf)
-
-
-def decode_words(scores: WordScores, batch_size: int = 64) -> WordPredictions:
-    """One (label id, probability) per word: the argmax of each word's softmax, or with a CRF the Viterbi path
-    of each whole sentence (legal IOB2 across window boundaries too), with the softmax of the chosen tag's score.
-    The CRF decodes `batch_size` sentences at a time."""
-    if scores.num_sentences == 0:
-        return WordPredictions((), ())
-    if scores.crf is not None:
-        return _viterbi(scores.crf, [torch.from_numpy(row) for row in scores.sentences()], batch_size)
-    flat = scores.logits
-    # (all words, num_labels), a softmax that does not overflow
-    exp = np.exp(flat - flat.max(axis=1, keepdims=True))
-    probabilities = exp / exp.sum(axis=1, keepdims=True)
-    best = probabilities.argmax(axis=1)
-    chosen = probabilities[np.arange(len(best)), best]
-    bounds = scores.offsets[1:-1]
-    return WordPredictions(
-        tuple(tuple(row.tolist()) for row in np.split(best, bounds)),
-        tuple(tuple(row.tolist()) for row in np.split(chosen.astype(np.float64), bounds)),
-    )
-
-
-def word_loss(scores: WordScores, gold_label_ids: Sequence[Sequence[int]]) -> float | None:
-    """Mean cross-entropy of the gold labels under each word's softmax (for a CRF, of its emissions, not the
-    CRF likelihood), over words whose gold label is known (not IGNORE); None when there is none."""
-    return _word_cross_entropy(torch.from_numpy(scores.logits), gold_label_ids)
+    return WordScores(flat, offsets, _chain(scorer.crf))
 
 
 def predict_words(
@@ -235,15 +171,9 @@ def predict_words(
     return replace(result, loss=word_loss(scores, gold_label_ids))
 
 
-def _word_cross_entropy(logits: torch.Tensor, gold: Sequence[Sequence[int]]) -> float | None:
-    """Mean cross-entropy over words with a known gold label; `logits` is (all words, num_labels)."""
-    if not len(logits):
-        return None
-    # (all words,)
-    targets = torch.tensor([label for row in gold for label in row], dtype=torch.long)
-    if not (targets != IGNORE).any():
-        return None
-    return float(torch.nn.functional.cross_entropy(logits, targets, ignore_index=IGNORE))
+def _chain(crf: CRF | LinearChain | None) -> LinearChain | None:
+    """The numpy chain that decodes the scores (a copy of a torch CRF's current scores)."""
+    return crf.to_chain() if isinstance(crf, CRF) else crf
 
 
 def _owned_word_starts(window: Window) -> tuple[list[int], list[int]]:
@@ -255,23 +185,3 @@ def _owned_word_starts(window: Window) -> tuple[list[int], list[int]]:
             positions.append(position)
             words.append(word)
     return positions, words
-
-
-def _viterbi(crf: CRF, scores: Sequence[torch.Tensor], batch_size: int) -> WordPredictions:
-    """Decode whole sentences with the CRF, in batches of similar length; `scores[s]` is (words, num_labels)."""
-    crf_device = crf.transitions.device
-    labels: list[tuple[int, ...]] = [()] * len(scores)
-    confidence: list[tuple[float, ...]] = [()] * len(scores)
-    order = sorted(range(len(scores)), key=lambda s: len(scores[s]), reverse=True)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        # (batch, words, num_labels), padded at the end
-        emissions = torch.nn.utils.rnn.pad_sequence([scores[s] for s in chunk], batch_first=True)
-        lengths = torch.tensor([len(scores[s]) for s in chunk])
-        mask = torch.arange(emissions.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
-        paths = crf.decode(emissions.to(crf_device), mask.to(crf_device))
-        for sentence, path in zip(chunk, paths, strict=True):
-            probabilities = scores[sentence].softmax(-1)
-            labels[sentence] = tuple(path)
-            confidence[sentence] = tuple(probabilities[torch.arange(len(path)), path].tolist())
-    return WordPredictions(tuple(labels), tuple(confidence))

@@ -7,7 +7,7 @@ so members need not share an encoder or a tokenizer. Their scores are put in the
 combined word by word:
 
 - No member has a CRF: the mean of the members' softmax distributions (each word's label probabilities).
-  The ensemble's scores are the log of that mean, so the shared decoder (model/decode.py) takes its argmax and
+  The ensemble's scores are the log of that mean, so the shared decoder (decoding/words.py) takes its argmax and
   reports the mean probability of the chosen label.
 - Some member has a CRF: the mean of the members' per-word scores (emissions), decoded by Viterbi with a CRF
   whose start, end and transition scores are the mean of the members' (a member without a CRF counts as one
@@ -26,13 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from bertner.config import Config
+from bertner.decoding.chain import mean_chain
+from bertner.decoding.words import WordScores
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.model import InferenceModel
-from bertner.model.crf import CRF
-from bertner.model.decode import WordScores
 
 ENSEMBLE_KIND = "ensemble"
 
@@ -111,7 +110,7 @@ def in_label_order(scores: WordScores, tags: Sequence[str], labels: ModelLabels)
     columns = [list(tags).index(tag) for tag in labels.tags]
     if columns == list(range(len(columns))):
         return scores
-    crf = None if scores.crf is None else _permuted_crf(scores.crf, columns)
+    crf = None if scores.crf is None else scores.crf.permuted(columns)
     # (all words, num_labels), the columns reordered
     return WordScores(np.ascontiguousarray(scores.logits[:, columns]), scores.offsets, crf)
 
@@ -125,37 +124,16 @@ def average_scores(members: Sequence[WordScores]) -> WordScores:
     if all(scores.crf is None for scores in members):
         # (members, all words, num_labels): log-probabilities in float64, so that a word's mean probability is
         # exact to float32 and its log never underflows (log-sum-exp, not log(mean(exp))).
-        log_probabilities = torch.stack([torch.from_numpy(s.logits).double().log_softmax(-1) for s in members])
-        mean = torch.logsumexp(log_probabilities, dim=0) - math.log(len(members))
-        return WordScores(mean.float().numpy(), first.offsets)
+        log_probabilities = np.stack([_log_softmax(s.logits.astype(np.float64)) for s in members])
+        top = log_probabilities.max(axis=0)
+        mean = np.log(np.exp(log_probabilities - top).sum(axis=0)) + top - math.log(len(members))
+        return WordScores(mean.astype(np.float32), first.offsets)
     # (all words, num_labels); a sum then one division, so that identical members give their own scores exactly
     emissions = sum((scores.logits for scores in members), np.zeros_like(first.logits)) / len(members)
-    return WordScores(emissions.astype(np.float32), first.offsets, mean_crf([s.crf for s in members]))
+    return WordScores(emissions.astype(np.float32), first.offsets, mean_chain([s.crf for s in members]))
 
 
-def mean_crf(crfs: Sequence[CRF | None]) -> CRF:
-    """A CRF whose scores are the mean of `crfs`' (None: a model without a CRF, all-zero scores), allowing only
-    the transitions (and first tags) that every CRF of them allows."""
-    present = [crf for crf in crfs if crf is not None]
-    assert present, "mean_crf needs at least one CRF"
-    allowed = torch.stack([crf.allowed.cpu() for crf in present]).all(dim=0)
-    allowed_start = torch.stack([crf.allowed_start.cpu() for crf in present]).all(dim=0)
-    mean = CRF(present[0].num_tags, allowed, allowed_start)
-    with torch.no_grad():
-        for name in ("start_transitions", "end_transitions", "transitions"):
-            total = sum((getattr(crf, name).detach().cpu() for crf in present), torch.zeros_like(getattr(mean, name)))
-            getattr(mean, name).copy_(total / len(crfs))
-    return mean.eval()
-
-
-def _permuted_crf(crf: CRF, columns: Sequence[int]) -> CRF:
-    """`crf` with tag `columns[i]` renamed i: its scores and constraints permuted alike."""
-    index = torch.tensor(columns)
-    # (num_tags, num_tags): rows are the tag moved from, columns the tag moved to
-    allowed = crf.allowed.cpu()[index][:, index]
-    permuted = CRF(crf.num_tags, allowed, crf.allowed_start.cpu()[index])
-    with torch.no_grad():
-        permuted.start_transitions.copy_(crf.start_transitions.detach().cpu()[index])
-        permuted.end_transitions.copy_(crf.end_transitions.detach().cpu()[index])
-        permuted.transitions.copy_(crf.transitions.detach().cpu()[index][:, index])
-    return permuted.eval()
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    """(words, num_labels): each row's log-softmax."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
