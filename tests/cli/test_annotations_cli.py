@@ -143,3 +143,70 @@ def test_convert_refuses_a_malformed_file_and_writes_nothing(
     bad.write_text('{"text": "Ada", "label": [[0, 3, "PER"]]}\n{"text": "Bo", "label": [[0, 9, "PER"]]}\n')
     assert main(["convert", str(bad), str(tmp_path / "out.json"), "--to", "labelstudio"]) == 2
     assert f"{bad}:2" in capsys.readouterr().err and not (tmp_path / "out.json").exists()
+
+
+_TEXTS = ["Ann 😀 Bo left.", "𠀋 Cy\r\nDee"]
+
+
+def _predict(model: Path, tmp_path: Path, to: str, *flags: str) -> str:
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(_TEXTS)), encoding="utf-8")
+    out = tmp_path / f"out-{to}"
+    assert (
+        main(["-q", "predict", "--model", str(model), "--input", str(source), "--to", to, "--output", str(out), *flags])
+        == 0
+    )
+    return out.read_text(encoding="utf-8")
+
+
+def test_predict_writes_each_tool_format_with_the_same_entities(all_per_run: Path, tmp_path: Path) -> None:
+    reference = [json.loads(line) for line in _predict(all_per_run, tmp_path, "jsonl").splitlines()]
+    # The all-B-PER model makes every word an entity: Ann, 😀, Bo, ., 𠀋, Cy, Dee.
+    expected = [[(e["start"], e["end"], e["type"], e["score"]) for e in r["entities"]] for r in reference]
+    assert [len(e) for e in expected] == [5, 3]
+
+    tasks = json.loads(_predict(all_per_run, tmp_path, "labelstudio", "--from-name", "ner", "--model-version", "v7"))
+    assert [t["data"]["text"] for t in tasks] == _TEXTS and [t["meta"]["id"] for t in tasks] == [0, 1]
+    for task, entities in zip(tasks, expected, strict=True):
+        (prediction,) = task["predictions"]
+        assert prediction["model_version"] == "v7" and prediction["score"] == min(e[3] for e in entities)
+        result = prediction["result"]
+        assert {(r["from_name"], r["to_name"], r["type"]) for r in result} == {("ner", "text", "labels")}
+        got = [(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0], r["score"]) for r in result]
+        assert got == entities
+        assert all(task["data"]["text"][r["value"]["start"] : r["value"]["end"]] == r["value"]["text"] for r in result)
+
+    doccano = [json.loads(line) for line in _predict(all_per_run, tmp_path, "doccano").splitlines()]
+    for record, entities in zip(doccano, expected, strict=True):
+        units = [len(record["text"][:i].encode("utf-16-le")) // 2 for e in entities for i in e[:2]]
+        assert [x for s, e, _ in record["label"] for x in (s, e)] == units  # UTF-16 code units
+    assert doccano[0]["label"][2][:2] == [7, 9]  # "Bo" after "Ann 😀 ": code points 6-8, UTF-16 units 7-9
+
+    spans = [json.loads(line) for line in _predict(all_per_run, tmp_path, "spans-jsonl").splitlines()]
+    assert [[(s["start"], s["end"], s["label"], s["score"]) for s in r["spans"]] for r in spans] == expected
+
+
+def test_predicted_spans_read_back_as_an_export(all_per_run: Path, tmp_path: Path) -> None:
+    from bertner.data.annotations.read import ReadOptions, read_texts
+
+    path = tmp_path / "predicted.jsonl"
+    path.write_text(_predict(all_per_run, tmp_path, "spans-jsonl"), encoding="utf-8")
+    read, texts, offsets = read_texts(path, ReadOptions())
+    assert (read.format, offsets.unit) == ("spans", "codepoints")
+    assert [len(t.spans) for t in texts] == [5, 3]
+
+
+def test_evaluate_on_an_export_writes_its_report_beside_the_scores(all_per_run: Path, tmp_path: Path) -> None:
+    output = tmp_path / "eval"
+    argv = ["-q", "evaluate", "--model", str(all_per_run), "--data", str(DATA / "folder" / "test.jsonl")]
+    assert main([*argv, "--output", str(output)]) == 0
+    report = json.loads((output / "annotations.json").read_text(encoding="utf-8"))
+    assert report["files"][0]["format"] == "prodigy" and report["files"][0]["entities"] == 5
+    metrics = json.loads((output / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["per_type"]["PER"]["gold"] == 2  # Elena Rossi, Nina Berg
+
+
+def test_predict_refuses_a_tool_format_on_the_ray_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["predict", "--model", str(tmp_path), "--input", str(tmp_path), "--output", str(tmp_path / "o")]
+    assert main([*argv, "--engine", "ray", "--to", "doccano"]) == 2
+    assert "--to doccano goes with --engine local" in capsys.readouterr().err

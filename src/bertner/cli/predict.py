@@ -55,6 +55,7 @@ def add_parser(commands: Any) -> None:
         "export scores best in small batches: docs/results.md)",
     )
     p.add_argument("--chunk-size", type=positive_int, default=512, help="texts read and tagged at a time")
+    _add_output_options(p)
     add_backend_options(p)
     ray = p.add_argument_group("corpus-scale batch inference on Ray (extra: pip install 'bertner[ray]')")
     ray.add_argument(
@@ -74,6 +75,31 @@ def add_parser(commands: Any) -> None:
         help="join this Ray cluster (host:port, or auto: the one `ray start` started here) instead of starting "
         "a local one for the run",
     )
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    """Predictions for an annotation tool to import as pre-annotations (issue 21)."""
+    tools = p.add_argument_group("pre-annotations for an annotation tool")
+    tools.add_argument(
+        "--to",
+        choices=["jsonl", "labelstudio", "doccano", "spans-jsonl"],
+        default="jsonl",
+        help="jsonl: predict's lines; labelstudio: a JSON array of tasks with predictions; doccano: JSONL with "
+        'UTF-16 offsets; spans-jsonl: {"text", "spans"} lines (code points)',
+    )
+    tools.add_argument("--from-name", default="label", help="Label Studio: the <Labels> control's name (label)")
+    tools.add_argument("--to-name", default="text", help="Label Studio: the <Text> object's name (text)")
+    tools.add_argument(
+        "--model-version", help="Label Studio: the predictions' model_version (default: the model folder's name)"
+    )
+
+
+def _output(args: argparse.Namespace) -> Any:
+    from bertner.batch.tagged_lines import Output
+    from bertner.data.annotations.write import ToolNames
+
+    version = args.model_version or Path(args.model).name or str(args.model)
+    return Output(args.to, ToolNames(args.from_name, args.to_name, version))
 
 
 def _records(args: argparse.Namespace) -> Iterator[Any]:
@@ -106,6 +132,10 @@ def _check_engine_options(args: argparse.Namespace) -> None:
         if given:
             raise ValueError(f"{' and '.join(given)} go with --engine ray")
         return
+    if args.to != "jsonl":
+        from bertner.errors import UserError
+
+        raise UserError(f"--to {args.to} goes with --engine local; the Ray engine writes predict's JSON lines")
     if args.input is None or args.output is None:
         raise ValueError("--engine ray needs --input (a folder, glob or file) and --output (a folder)")
     if args.output.is_file():
@@ -145,9 +175,12 @@ def run(args: argparse.Namespace) -> int:
     # Loaded objects live until the end: out of the collector's generations, so full collections stay cheap.
     gc.collect()
     gc.freeze()
+    output = _output(args)
     with output_file(args.output) as out, _progress(args) as bar:
-        for lines in tag_records(predictor, _records(args)):
+        out.write(output.opening())
+        for lines in tag_records(predictor, _records(args), output):
             out.writelines(lines)
             out.flush()
             bar.update(len(lines))
+        out.write(output.closing())
     return 0

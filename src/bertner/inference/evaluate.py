@@ -43,8 +43,10 @@ def write_evaluation(
     run_dir: Path | None = None,
     examples: int = 20,
     bootstrap: BootstrapSettings | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> ReportFiles:
-    """`predictions.conll` and the full report (metrics.json, confusions, errors, plots, report.md/.html).
+    """`predictions.conll` and the full report (metrics.json, confusions, errors, plots, report.md/.html), and
+    `extra_files` (name: content) with them.
 
     All are staged and renamed into place together, metrics.json last (evaluation/report/write.py), so a crash
     never leaves a metrics.json beside the predictions of another evaluation.
@@ -58,5 +60,5 @@ def write_evaluation(
         bootstrap=bootstrap,
         model_types=evaluation.model_types,
         loss=evaluation.loss,
-        extra_files={PREDICTIONS_FILE: predictions.encode("utf-8")},
+        extra_files={PREDICTIONS_FILE: predictions.encode("utf-8"), **(extra_files or {})},
     )

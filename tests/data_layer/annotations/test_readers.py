@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from bertner.data.annotations.detect import record_format
-from bertner.data.annotations.jsonfile import read_json_records
 from bertner.data.annotations.labelstudio import choose
-from bertner.data.annotations.read import ReadOptions, read_file, read_sentences
+from bertner.data.annotations.read import ReadOptions, read_file, read_json_records, read_sentences
 from bertner.data.annotations.words import WordPolicy
 from bertner.errors import UserError
 
