@@ -64,7 +64,9 @@ def _long_texts() -> Fuzzer:
         piece = " ".join(text for text in pieces if text) + "\n"
         return check_prediction([(piece * (100_000 // len(piece) + 1))[:100_000], "", " "], predictor)
 
-    return Fuzzer("raw-text-100k-chars", TEXTS.filter(any), check)
+    return Fuzzer(
+        name="raw-text-100k-chars", strategy=TEXTS.filter(any), check=check, outcomes=("entities", "no entities")
+    )
 
 
 def run(fuzzer: Fuzzer, examples: int, context: Any) -> tuple[Counter[str], float, BaseException | None]:

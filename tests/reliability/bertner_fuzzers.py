@@ -10,6 +10,7 @@ The oracles:
 - CoNLL, generated files: entities drawn as spans are written in IOB1, IOB2 or BIOES (encoded here,
   independently of bertner.labels), with random separators, extra columns, line endings, a BOM and
   -DOCSTART- lines; reading them back must give the same words and the spans' IOB2 tags.
+- raw text runs on the plain model and on the default one (a CRF and word-shape features).
 - raw text: one list per text; every entity is a non-empty, in-bounds, non-overlapping span in order,
   `text[start:end] == entity.text`, with no (Unicode) white space at its ends, a known type, a score in [0, 1].
 - config: a Config with valid settings, or ValueError `path: ...` / `path [section]: ...`.
@@ -40,6 +41,9 @@ class Fuzzer:
     name: str
     strategy: st.SearchStrategy[Any]
     check: Callable[[Any, Any], str]
+    outcomes: tuple[str, ...]
+    """Every outcome `check` returns: tests/reliability/test_fuzz.py finds an input for each, so that a fuzzer
+    whose inputs all take one path (all refused, say) fails instead of testing less than it claims."""
 
 
 def _scratch(data: bytes, suffix: str) -> Path:
@@ -168,6 +172,7 @@ def _column_file(draw: st.DrawFn) -> ColumnFile:
 
 
 def check_column_file(file: ColumnFile, context: Any = None) -> str:
+    """Outcomes: the scheme the entities were written in, or "no entities" (all O: any scheme reads it)."""
     path = _scratch(file.data, ".conll")
     try:
         for scheme in ("auto", file.scheme.value):
@@ -175,7 +180,7 @@ def check_column_file(file: ColumnFile, context: Any = None) -> str:
             assert tuple((s.words, s.tags) for s in read) == file.sentences, scheme
     finally:
         path.unlink()
-    return "sentences"
+    return file.scheme.value if any(tag != "O" for _, tags in file.sentences for tag in tags) else "no entities"
 
 
 # --- Raw-text prediction ---
@@ -280,8 +285,18 @@ def check_config(data: bytes, context: Any = None) -> str:
 
 
 FUZZERS = (
-    Fuzzer("conll-bytes", st.one_of(st.binary(max_size=3000), _damaged_column_file()), check_conll_bytes),
-    Fuzzer("conll-schemes", _column_file(), check_column_file),
-    Fuzzer("raw-text-prediction", TEXTS, check_prediction),
-    Fuzzer("config", _toml_document(), check_config),
+    Fuzzer(
+        name="conll-bytes",
+        strategy=st.one_of(st.binary(max_size=3000), _damaged_column_file()),
+        check=check_conll_bytes,
+        outcomes=("error", "sentences"),
+    ),
+    Fuzzer(
+        name="conll-schemes",
+        strategy=_column_file(),
+        check=check_column_file,
+        outcomes=(*(scheme.value for scheme in Scheme), "no entities"),
+    ),
+    Fuzzer(name="raw-text-prediction", strategy=TEXTS, check=check_prediction, outcomes=("entities", "no entities")),
+    Fuzzer(name="config", strategy=_toml_document(), check=check_config, outcomes=("config", "error")),
 )
