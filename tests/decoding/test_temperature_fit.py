@@ -36,7 +36,7 @@ def word_scores(logits: np.ndarray, words: int, chain: LinearChain | None = None
 @pytest.mark.parametrize("t0", [2.0, 0.5])
 def test_without_a_crf_the_fitted_temperature_is_the_one_the_logits_were_scaled_by(t0: float) -> None:
     words = 6
-    logits = true_logits(1500, words, seed=int(10 * t0))
+    logits = true_logits(1000, words, seed=int(10 * t0))
     rng = np.random.default_rng(1)
     # Gold tags drawn word by word from the true softmax; the model reports the true logits times t0.
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
@@ -67,7 +67,7 @@ def test_with_a_crf_the_fitted_temperature_is_the_one_the_path_scores_were_scale
 
 def test_per_type_temperatures_follow_each_type_s_own_miscalibration() -> None:
     words = 6
-    logits = true_logits(1500, words, seed=5)
+    logits = true_logits(1000, words, seed=5)
     rng = np.random.default_rng(6)
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     tags = (rng.random((len(p), 1)) > p.cumsum(axis=1)).sum(axis=1)
@@ -79,6 +79,9 @@ def test_per_type_temperatures_follow_each_type_s_own_miscalibration() -> None:
     assert fitted.per_type is not None
     assert fitted.per_type["LOC"] > fitted.per_type["PER"]
     assert fitted.ece_after < fitted.ece_before
+    # Too few entities of each type for temperatures of their own: the global one alone.
+    few = word_scores(reported[: 30 * words], words)
+    assert fit_calibration(few, gold[:30], IOB2_LABELS, "synthetic", per_type=True).per_type is None
 
 
 def test_nothing_predicted_is_refused_by_name() -> None:

@@ -14,12 +14,15 @@ when one exists (the tests recover a known one), while the binned ECE is piecewi
 
 The search is 1-D and bounded, on log T: a coarse grid, then golden-section search around its best point
 (numpy only). Per-type temperatures, if asked for, start from the global one and are fitted one type at a
-time, each over the same bounds, keeping the others fixed; they are kept only if they lower the log loss.
+time, each over the same bounds, keeping the others fixed; they are kept only if they lower the log loss. A
+type with fewer than MIN_PER_TYPE predicted entities keeps the global temperature: a handful of entities
+would drive its own to a bound.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -33,6 +36,8 @@ from bertner.labels import Scheme
 
 BOUNDS = (0.05, 20.0)
 """The temperatures searched: from 20x sharper to 20x softer."""
+MIN_PER_TYPE = 100
+"""The fewest predicted entities of a type for it to get a temperature of its own."""
 
 _EPSILON = 1e-12
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -81,7 +86,9 @@ def fit_calibration(
 
     best = Calibration(temperature=_search(lambda t: loss(Calibration(temperature=t)), low, high))
     if per_type:
-        best = _fit_per_type(best, tags.types, loss, low, high)
+        counts = Counter(entity.type for row in found for entity in row)
+        types = [entity_type for entity_type in tags.types if counts[entity_type] >= MIN_PER_TYPE]
+        best = _fit_per_type(best, types, loss, low, high)
     before = reliability(_probabilities(subset, found, tags, batch_size), correct).ece
     after = reliability(_probabilities(best.apply(subset, labels), found, tags, batch_size), correct).ece
     return Calibration(
@@ -98,6 +105,8 @@ def _fit_per_type(
     start: Calibration, types: Sequence[str], loss: Callable[[Calibration], float], low: float, high: float
 ) -> Calibration:
     """One pass of coordinate search over the types' temperatures, from the global one; `start` if no better."""
+    if not types:
+        return start
     per_type = dict.fromkeys(types, start.temperature)
     for entity_type in types:
 
