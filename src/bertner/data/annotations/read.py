@@ -155,8 +155,8 @@ def read_file(path: Path, options: ReadOptions) -> FileRead:
         check_record(record, format, f"{name}:{line}")
     counts: dict[str, int] = {}
     if format == LABEL_STUDIO_MIN:
-        texts = labelstudio.read_min_rows(records, name, options.annotation, counts)
-        return FileRead(path=name, format=format, records=len(records), texts=tuple(texts), counts=counts)
+        rows = labelstudio.read_min_rows(records, name, options.annotation, counts)
+        return FileRead(path=name, format=format, records=len(records), texts=tuple(rows), counts=counts)
     read: list[AnnotatedText | DroppedRecord] = []
     for line, record in records:
         if format == LABEL_STUDIO:

@@ -203,7 +203,7 @@ def tag_text(item: AnnotatedText, document: int, policy: WordPolicy) -> TaggedTe
         inside = {b for b in boundaries if k.first < b < k.last}
         joined += len(inside)
         boundaries -= inside
-    bounds = [0, *sorted(boundaries), len(words)] if words else []
+    cuts = [0, *sorted(boundaries), len(words)] if words else []
     made = tuple(
         Sentence(
             tuple(w.text for w in words[a:b]),
@@ -214,7 +214,7 @@ def tag_text(item: AnnotatedText, document: int, policy: WordPolicy) -> TaggedTe
             line=item.line,
             word_lines=False,
         )
-        for a, b in zip(bounds, bounds[1:], strict=False)
+        for a, b in zip(cuts, cuts[1:], strict=False)
     )
     changes.sort(key=lambda c: (c.start, c.end, c.type))
     return TaggedText(made, tuple(changes), joined)
