@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from bertner.cli import (
+    audit,
     compare,
     convert,
     ensemble,
@@ -25,6 +26,7 @@ from bertner.cli import (
     predict,
     pretrain,
     search,
+    select,
     serve,
     train,
 )
@@ -44,6 +46,8 @@ _MODULES: tuple[ModuleType, ...] = (
     ensemble,
     search,
     pretrain,
+    audit,
+    select,
 )
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     module.__name__.rsplit(".", 1)[1]: module.run for module in _MODULES
