@@ -18,9 +18,9 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 from bertner.config import load_config
 from bertner.data.corpus import load_corpus
 from bertner.data.encoding import EncodingPlan
-from bertner.model.build import load_tokenizer
 from bertner.model.encoders import resolve_encoder
 from bertner.model.packing import plan_rows
+from bertner.model.tokenizer import load_tokenizer
 from bertner.training.trainer import encode_sentences
 
 

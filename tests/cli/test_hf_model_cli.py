@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from bertner.cli import main
-from bertner.layout import CONFIG_FILENAME
-from bertner.model.build import LABELS_FILENAME
+from bertner.layout import CONFIG_FILENAME, LABELS_FILENAME
 
 
 def test_evaluate_scores_an_hf_model_folder_like_the_run_it_came_from(

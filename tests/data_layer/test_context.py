@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bertner.data.encoding import EncodingPlan, Window, encode
 from bertner.data.features import PAD_SHAPE, word_shape
 from bertner.labels import LabelSet
-from bertner.model.build import load_tokenizer
+from bertner.model.tokenizer import load_tokenizer
 
 LABELS = LabelSet.from_types(["LOC", "ORG", "PER"])
 VOCABULARY = ["Maria", "Okafor", "flew", "to", "Lisbon", "Zxqv", "1996-08-22", ".", "Harbour", "in", "QUILL"]

@@ -17,7 +17,7 @@ from bertner.data.alignment import IGNORE
 from bertner.data.encoding import EncodingPlan, Window, encode, plan_windows
 from bertner.data.features import PAD_SHAPE
 from bertner.labels import LabelSet
-from bertner.model.build import load_tokenizer
+from bertner.model.tokenizer import load_tokenizer
 
 LABELS = LabelSet.from_types(["LOC", "ORG", "PER"])
 MAX_LENGTH = 16

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import torch
+import numpy as np
 import uvicorn
 from fastapi import FastAPI
 
@@ -23,8 +23,7 @@ from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.model import InferenceModel
 from bertner.inference.predictor import Predictor, TextEntity
 from bertner.labels import LabelSet, Scheme
-from bertner.model.build import load_tokenizer
-from bertner.model.crf import CRF
+from bertner.model.tokenizer import load_tokenizer
 from tiny_models import built_run_config, plain_model_config
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
@@ -47,16 +46,17 @@ class KeywordScorer:
     num_labels: int
 
     @property
-    def crf(self) -> CRF | None:
+    def crf(self) -> None:
         return None
 
-    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         ids = batch["input_ids"]  # (batch, seq_len)
-        labels = torch.full_like(ids, self.outside)
+        labels = np.full_like(ids, self.outside)
         for token, label in self.label_of_token.items():
             labels[ids == token] = label
-        scores = torch.full((*ids.shape, self.num_labels), -8.0)  # (batch, seq_len, num_labels)
-        return scores.scatter_(-1, labels.unsqueeze(-1), 8.0)
+        scores = np.full((*ids.shape, self.num_labels), -8.0, dtype=np.float32)  # (batch, seq_len, num_labels)
+        np.put_along_axis(scores, labels[..., None], 8.0, axis=-1)
+        return scores
 
 
 def keyword_model(tiny_bert: Path, path: str = "") -> InferenceModel:
