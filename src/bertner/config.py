@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import tomli_w
 
+from bertner.distill_config import DistillConfig, distill_checks
 from bertner.errors import UserError
 from bertner.layout import CONFIG_FILENAME
 
@@ -169,6 +170,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Every setting as TOML tables ({section: {key: value}}), None written as NONE (TOML has no null)."""
@@ -186,7 +188,7 @@ NONE = "none"
 allows None (none of them is a string, so the spelling is never ambiguous); elsewhere it is a wrong value."""
 
 
-_SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+_SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "distill": DistillConfig}
 
 
 _TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
@@ -399,6 +401,7 @@ def validate(config: Config) -> None:
         ),
         *_model_checks(config.model),
         *_augment_checks(config.train),
+        *distill_checks(config.distill),
     ]
     for ok, message in checks:
         if not ok:

@@ -9,7 +9,7 @@ import pytest
 
 from bertner.cli import main
 from bertner.cli.main import build_parser
-from bertner.cli.train import _train_overrides
+from bertner.cli.train import train_overrides
 from bertner.config import load_config
 
 BASE = ["train", "--data", "DATA", "--output", "OUT"]
@@ -19,7 +19,7 @@ def _train_config(tmp_path: Path, flags: list[str], toml: str = "") -> tuple[tup
     config_file = tmp_path / "config.toml"
     config_file.write_text(toml, encoding="utf-8")
     args = build_parser().parse_args([*BASE, "--config", str(config_file), *flags])
-    train = load_config(args.config, _train_overrides(args)).train
+    train = load_config(args.config, train_overrides(args)).train
     return train.augment, train.augment_ratio, train.augment_probability, train.augment_seed
 
 

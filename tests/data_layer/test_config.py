@@ -87,7 +87,7 @@ def test_overrides_win_over_the_file(tmp_path: Path) -> None:
 def test_unknown_section_names_it(tmp_path: Path) -> None:
     path = _toml(tmp_path, "[optimiser]\nlr = 1e-4\n")
     with pytest.raises(
-        ValueError, match=r"unknown section \[optimiser\]; expected one of \['data', 'model', 'train'\]"
+        ValueError, match=r"unknown section \[optimiser\]; expected one of \['data', 'distill', 'model', 'train'\]"
     ):
         load_config(path)
 

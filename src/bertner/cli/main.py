@@ -19,6 +19,7 @@ from bertner.cli import (
     audit,
     compare,
     convert,
+    distill,
     ensemble,
     evaluate,
     experiment,
@@ -48,6 +49,7 @@ _MODULES: tuple[ModuleType, ...] = (
     pretrain,
     audit,
     select,
+    distill,
 )
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     module.__name__.rsplit(".", 1)[1]: module.run for module in _MODULES

@@ -22,6 +22,7 @@ from bertner.cli.options import (
 from bertner.config import AUGMENT_METHODS, LOSS_NORMALIZATIONS, load_config
 
 if TYPE_CHECKING:
+    from bertner.data.corpus import Corpus
     from bertner.training.distributed import Processes
 
 logger = logging.getLogger("bertner")
@@ -54,6 +55,11 @@ def add_parser(commands: Any) -> None:
         epilog=_DATA_PARALLEL,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_train_arguments(p)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """train's options: `bertner distill` takes them too."""
     p.add_argument(
         "--data",
         required=True,
@@ -167,7 +173,7 @@ def _add_augment_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment-seed", type=non_negative_int, help="seed of the augmentation (default: --seed)")
 
 
-def _train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+def train_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return {
         "data": {
             "limit_train": args.limit_train,
@@ -222,13 +228,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, processes: Processes) -> int:
     from bertner.data.corpus import load_corpus
-    from bertner.inference.evaluate import evaluate_sentences, write_evaluation
-    from bertner.model.store import load_model
     from bertner.training.trainer import train_model
 
     if not processes.is_main:  # under torchrun: rank 0 logs and prints for the run
         logger.setLevel(logging.WARNING)
-    config = load_config(args.config, _train_overrides(args))
+    config = load_config(args.config, train_overrides(args))
     corpus = load_corpus(args.data, config.data)
     logger.info(
         "train %d, valid %d, test %d sentences; labels %s",
@@ -252,6 +256,15 @@ def _run(args: argparse.Namespace, processes: Processes) -> int:
         f"trained in {result.train_seconds / 60:.1f} min; best valid F1 {result.best_valid_f1 * 100:.2f}; "
         f"{result.trainable_parameters:,} of {result.total_parameters:,} parameters trained"
     )
+    evaluate_run(args, corpus)
+    return 0
+
+
+def evaluate_run(args: argparse.Namespace, corpus: Corpus) -> None:
+    """Score the run saved in `args.output` on valid (and test, unless --no-test), writing its reports."""
+    from bertner.inference.evaluate import evaluate_sentences, write_evaluation
+    from bertner.model.store import load_model
+
     model = load_model(args.output)
     splits = {"valid": corpus.valid} if args.no_test else {"valid": corpus.valid, "test": corpus.test}
     for split, sentences in splits.items():
@@ -259,4 +272,3 @@ def _run(args: argparse.Namespace, processes: Processes) -> int:
         files = write_evaluation(evaluation, args.output / "eval" / split, args.output, **report_options(args))
         print_scores(split, evaluation.scores.to_dict())
         print(f"  report: {files.html}")
-    return 0

@@ -206,6 +206,49 @@ class CRF(nn.Module):
         log_z = torch.logsumexp(alpha + self.end_transitions, dim=1)
         return torch.where(mask[:, 0], log_z, 0.0)
 
+    def log_marginals(self, emissions: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """log P(y_t = j) of every word under this CRF with every score divided by `temperature` (forward-backward
+        in torch, differentiable: what distillation matches a teacher's word distributions with). The numpy
+        twin for decoding is decoding/marginals.py.
+
+        Args:
+            emissions: (batch, seq_len, num_tags) score of each tag at each word.
+            mask: (batch, seq_len) bool, True for real words; padding only at the end. A row may be all False.
+            temperature: T > 0; forbidden moves stay IMPOSSIBLE whatever T.
+
+        Returns:
+            (batch, seq_len, num_tags) in the transitions' precision; 0 at padded words.
+        """
+        self._check(emissions, mask)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        emissions = emissions.to(self.transitions.dtype) / temperature
+        if emissions.size(1) == 0:
+            return emissions
+        start = (self.start_transitions / temperature).masked_fill(~self.allowed_start, IMPOSSIBLE)
+        transitions = (self.transitions / temperature).masked_fill(~self.allowed, IMPOSSIBLE)
+        end = self.end_transitions / temperature
+        seq_len = emissions.size(1)
+        # alpha[t]: (batch, num_tags), paths over words 0..t ending in each tag, word t's emission included
+        alphas = [start + emissions[:, 0]]
+        for t in range(1, seq_len):
+            # (batch, from, to)
+            step = alphas[-1].unsqueeze(2) + transitions.unsqueeze(0) + emissions[:, t].unsqueeze(1)
+            alphas.append(torch.logsumexp(step, dim=1))
+        # beta[t]: (batch, num_tags), ways to finish after word t from each tag (the end score included); a row
+        # whose last real word is t finishes there
+        betas = [end.expand_as(alphas[-1])]
+        for t in range(seq_len - 2, -1, -1):
+            # (batch, from, to)
+            onward = torch.logsumexp(transitions.unsqueeze(0) + (emissions[:, t + 1] + betas[-1]).unsqueeze(1), dim=2)
+            betas.append(torch.where(mask[:, t + 1].unsqueeze(1), onward, end))
+        alpha, beta = torch.stack(alphas, dim=1), torch.stack(betas[::-1], dim=1)
+        lengths = mask.sum(dim=1)
+        # (batch, num_tags): alpha at each row's last real word
+        last = alpha[torch.arange(alpha.size(0)), (lengths - 1).clamp(min=0)]
+        log_z = torch.logsumexp(last + end, dim=1)
+        return torch.where(mask.unsqueeze(2), alpha + beta - log_z[:, None, None], 0.0)
+
     @torch.no_grad()
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
         """The highest-scoring legal tag path of each sequence (Viterbi).

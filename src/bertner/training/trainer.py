@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -59,6 +59,7 @@ from bertner.training.distributed import (
 )
 from bertner.training.resume import check_resume
 from bertner.training.sampler import length_grouped_sampler
+from bertner.training.soft_targets import SoftCollator, SoftTargets, SoftTraining
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class NerTrainer(Trainer):
         crf_lr: float | None = None,
         loss_normalizer: float | None = None,
         shuffle_length_groups: bool = False,
+        soft: SoftTraining | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -117,6 +119,7 @@ class NerTrainer(Trainer):
         self.crf_lr = crf_lr
         self.loss_normalizer = loss_normalizer
         self.shuffle_length_groups = shuffle_length_groups
+        self.soft = soft
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         """HF's random sampler, or length-grouped batches (in random order with `shuffle_length_groups`) drawn
@@ -133,9 +136,13 @@ class NerTrainer(Trainer):
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> Any:
-        """The Trainer's loss; in training with `loss_normalizer` set, the Tagger divides its summed loss by it."""
+        """The Trainer's loss; in training with `loss_normalizer` set, the Tagger divides its summed loss by it.
+        With soft targets in the batch, their loss combines with the gold one (training/soft_targets.py)."""
         if self.loss_normalizer is not None and model.training:
             inputs = {**inputs, "loss_normalizer": self.loss_normalizer}
+        if self.soft is not None and "soft_targets" in inputs:
+            loss, outputs = self.soft.loss_of(model, self.accelerator.unwrap_model(model), inputs)
+            return (loss, outputs) if return_outputs else loss
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
@@ -195,7 +202,9 @@ class NerTrainer(Trainer):
         return metrics
 
 
-def positions_per_batch(windows: Sequence[Window], batch_size: int, crf: bool, processes: int = 1) -> float:
+def positions_per_batch(
+    windows: Sequence[Window], batch_size: int, crf: bool, processes: int = 1, unlabelled: int = 0
+) -> float:
     """The mean number of positions a full training batch's loss is taken over: labelled sub-tokens, or with a
     CRF owned words. It is the divisor of `loss_normalization = "corpus"`, and makes that loss equal the
     batch-mean loss on a batch of average make-up.
@@ -203,12 +212,14 @@ def positions_per_batch(windows: Sequence[Window], batch_size: int, crf: bool, p
     With data parallelism the batch is the global one, `batch_size` (per process) x `processes`, and each
     process divides its summed loss by that batch's count / `processes`: DDP averages the processes'
     gradients, so a step's gradient is the global batch's summed loss over its count, as in one process.
+    `unlabelled`: windows without labels that batches also draw from (soft targets only).
     """
     if crf:
         total = sum(sum(window.word_starts()) for window in windows)
     else:
         total = sum(sum(1 for label in window.labels or () if label != IGNORE) for window in windows)
-    return total / max(len(windows), 1) * min(batch_size * processes, len(windows)) / processes
+    count = len(windows) + unlabelled
+    return total / max(count, 1) * min(batch_size * processes, count) / processes
 
 
 @dataclass(frozen=True)
@@ -264,6 +275,7 @@ def train_model(
     encoder_cache: Path | None = None,
     trust_remote_code: bool = False,
     on_epoch: EpochHook | None = None,
+    soft_targets: SoftTargets | None = None,
 ) -> TrainResult:
     """Fine-tune on `corpus.train`, keep the best epoch by valid F1, and save it into `run_dir`.
 
@@ -271,6 +283,7 @@ def train_model(
     `trust_remote_code` lets an encoder run its own Python code (off unless the user asks).
     `on_epoch(epoch, valid_f1)` is called after each epoch's evaluation; an exception it raises stops training
     and propagates, with the lock released and the folder left marked incomplete (a search's pruner uses it).
+    `soft_targets`: per-word target distributions to train on besides the gold labels (training/soft_targets.py).
 
     Under `torchrun` or `accelerate launch` every process calls this (training/distributed.py): rank 0 alone
     locks and writes `run_dir`, and every process returns once it has saved the model.
@@ -284,7 +297,18 @@ def train_model(
     logger.info("precision: %s (train.bf16 = %s)", "bf16 autocast" if config.train.bf16 else "fp32", setting)
     processes = current_processes()
     with folder_lock(run_dir, processes):
-        return _train(config, corpus, run_dir, resume, progress, encoder_cache, trust_remote_code, on_epoch, processes)
+        return _train(
+            config,
+            corpus,
+            run_dir,
+            resume,
+            progress,
+            encoder_cache,
+            trust_remote_code,
+            on_epoch,
+            processes,
+            soft_targets,
+        )
 
 
 def _mark_started(run_dir: Path, config: Config, label_set: LabelSet, keep_record: bool) -> None:
@@ -312,6 +336,7 @@ def _train(
     trust_remote_code: bool,
     on_epoch: EpochHook | None = None,
     processes: Processes = ONE_PROCESS,
+    soft_targets: SoftTargets | None = None,
 ) -> TrainResult:
     from torch.utils.tensorboard import SummaryWriter
 
@@ -331,6 +356,10 @@ def _train(
     train_windows = encode_sentences(plan, corpus.train, corpus.label_set)
     augmented = augmented_dataset(config, corpus.train, train_windows, plan, corpus.label_set)
     eval_set = EvalSet(corpus.valid, encode_sentences(plan, corpus.valid, corpus.label_set))
+    soft = SoftTraining.build(soft_targets, plan, train_windows) if soft_targets is not None else None
+    batch_size, corpus_wide = config.train.batch_size, config.train.loss_normalization == "corpus"
+    if soft is not None and corpus_wide:  # the soft loss is taken over owned words, as a CRF's
+        soft = replace(soft, normalizer=positions_per_batch(soft.dataset.windows, batch_size, True, processes.count))
     # Rank 0 alone writes metrics.jsonl and TensorBoard logs (training/distributed.py).
     writers = (
         [
@@ -349,9 +378,9 @@ def _train(
     trainer = NerTrainer(
         model=tagger,
         args=training_arguments(config, run_dir / CHECKPOINTS_DIR, progress),
-        train_dataset=augmented if augmented is not None else WindowDataset(train_windows),
+        train_dataset=soft.dataset if soft else augmented if augmented is not None else WindowDataset(train_windows),
         eval_dataset=WindowDataset(eval_set.windows),
-        data_collator=Collator(tokenizer.pad_token_id),
+        data_collator=SoftCollator(Collator(tokenizer.pad_token_id)) if soft else Collator(tokenizer.pad_token_id),
         processing_class=tokenizer,
         callbacks=callbacks,
         eval_set=eval_set,
@@ -359,11 +388,14 @@ def _train(
         bf16_eval=resolve_bf16(config.train.bf16),
         crf_lr=config.train.crf_lr,
         loss_normalizer=(
-            positions_per_batch(train_windows, config.train.batch_size, config.model.crf, processes.count)
-            if config.train.loss_normalization == "corpus"
+            positions_per_batch(
+                train_windows, batch_size, config.model.crf, processes.count, soft.unlabelled_windows if soft else 0
+            )
+            if corpus_wide
             else None
         ),
         shuffle_length_groups=config.train.shuffle_length_groups,
+        soft=soft,
     )
     if processes.is_main:
         _mark_started(run_dir, config, corpus.label_set, keep_record)
