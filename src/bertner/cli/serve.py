@@ -35,6 +35,19 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--max-batch-texts", type=int, default=default.max_batch_texts, help="the most texts in a batch")
     p.add_argument("--batch-size", type=int, default=default.batch_size, help="windows per forward pass")
     p.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
+    studio = p.add_argument_group("Label Studio ML backend (connect Label Studio to http://HOST:PORT/labelstudio)")
+    studio.add_argument(
+        "--map",
+        default=default.label_map,
+        help="rename the model's types to the project's labels, e.g. PER=Person,ORG=Organization,MISC=O; a type "
+        "with no label in the project is left out and counted (GET /labelstudio/stats)",
+    )
+    studio.add_argument(
+        "--model-version",
+        default=default.model_version,
+        help="the predictions' model_version (default: the model folder's name); Label Studio skips tasks that "
+        "already hold a prediction of this version",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         max_batch_texts=args.max_batch_texts,
         batch_size=args.batch_size,
         access_log=args.access_log,
+        label_map=args.map,
+        model_version=args.model_version,
     )
     serve(settings)
     return 0

@@ -1,7 +1,8 @@
 """`bertner serve`: the Predictor behind a FastAPI app, with micro-batching, request limits and a web page.
 
 Routes: `POST /v1/ner` ({"text": ...} or {"texts": [...]}), `GET /v1/model`, `GET /health`, `GET /v1/stats`
-(this worker's batching counters), `GET /` (the page, from static/, no CDN), `/openapi.json` and `/docs`.
+(this worker's batching counters), `GET /` (the page, from static/, no CDN), `/openapi.json` and `/docs`, and a
+Label Studio ML backend under `/labelstudio` (serving/labelstudio.py).
 `/docs` is FastAPI's Swagger UI with its scripts and styles served by the app (fastapi-offline) instead of
 FastAPI's default CDN, so it works offline too.
 
@@ -31,10 +32,14 @@ try:
 except ImportError as error:  # the server's libraries are an extra
     raise ImportError(f"bertner serve needs FastAPI and uvicorn: pip install 'bertner[serve]' ({error})") from error
 
+from bertner.evaluation.predictions import parse_type_map
 from bertner.inference.predictor import Predictor, TextEntity
 from bertner.inference.tagging import TaggingModel
 from bertner.serving.batching import MicroBatcher
 from bertner.serving.body_limit import BodyLimit
+from bertner.serving.labelstudio import PREFIX as LABELSTUDIO_PREFIX
+from bertner.serving.labelstudio import labelstudio_router
+from bertner.serving.labelstudio_config import check_type_map
 from bertner.serving.model_info import model_scores
 from bertner.serving.schema import (
     EntityOut,
@@ -120,6 +125,8 @@ def create_app(predictor: EntityPredictor, settings: ServeSettings | None = None
         predictor.predict, settings.batch_wait_ms / 1000, settings.max_batch_texts
     )
     info = _model_info(predictor.model, settings)
+    type_map = parse_type_map(settings.label_map)
+    check_type_map(type_map, predictor.model.types)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -182,6 +189,10 @@ def create_app(predictor: EntityPredictor, settings: ServeSettings | None = None
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
 
+    version = settings.model_version or info.name
+    app.include_router(
+        labelstudio_router(batcher.predict, list(predictor.model.types), type_map, version), prefix=LABELSTUDIO_PREFIX
+    )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 
-def _check_encodable(text: str) -> str:
+def check_encodable(text: str) -> str:
     """A JSON string may hold an unpaired surrogate escape (\\ud800); it is not text and no tokenizer takes it."""
     try:
         text.encode("utf-8")
@@ -43,12 +43,12 @@ class NerRequest(BaseModel):
     @field_validator("text")
     @classmethod
     def _text_is_unicode(cls, text: str | None) -> str | None:
-        return None if text is None else _check_encodable(text)
+        return None if text is None else check_encodable(text)
 
     @field_validator("texts")
     @classmethod
     def _texts_are_unicode(cls, texts: list[str] | None) -> list[str] | None:
-        return None if texts is None else [_check_encodable(text) for text in texts]
+        return None if texts is None else [check_encodable(text) for text in texts]
 
     @model_validator(mode="after")
     def _exactly_one(self) -> NerRequest:

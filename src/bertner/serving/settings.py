@@ -36,6 +36,10 @@ class ServeSettings:
     """Windows per forward pass. A micro-batch holds texts of any length; smaller length-sorted batches pad
     less: 32 random CoNLL sentences took 58 ms at 8 and 136 ms at 64 (MiniLM int8, docs/results.md)."""
     access_log: bool = False
+    label_map: str = ""
+    """The Label Studio backend's renames of the model's types to a project's labels: `PER=Person,MISC=O`."""
+    model_version: str = ""
+    """The version the Label Studio backend marks its predictions with (default: the model folder's name)."""
 
     def __post_init__(self) -> None:
         for name in ("workers", "max_body_bytes", "max_texts", "max_batch_texts", "batch_size"):
