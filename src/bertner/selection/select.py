@@ -63,7 +63,8 @@ class SplitTexts:
     sentences: tuple[range, ...]
 
     def sentence_words(self) -> list[list[str]]:
-        return [[w.text for w in self.words[t][span.start : span.stop]] for t, span in zip(self.text_of, self.sentences, strict=True)]
+        pairs = zip(self.text_of, self.sentences, strict=True)
+        return [[w.text for w in self.words[t][span.start : span.stop]] for t, span in pairs]
 
 
 def split_texts(texts: Sequence[str]) -> SplitTexts:
@@ -82,12 +83,15 @@ def pool_uncertainties(
 
 
 def pre_annotate(model: TaggingModel, texts: Sequence[str], batch_size: int = 64) -> list[tuple[Span, ...]]:
-    """The model's entities in each text, with character offsets and each entity's probability."""
+    """The model's entities in each text, with character offsets and each entity's probability (calibrated as
+    `bertner predict` calibrates it)."""
     split = split_texts(texts)
     scores = model.word_scores(split.sentence_words(), batch_size, documents=list(split.text_of))
     labels = model.labels.tags
     entities = entities_of(decode_words(scores, batch_size).label_ids, labels, model.labels.scheme)
-    probabilities = score_entities(scores, entities, labels, batch_size=batch_size)
+    # the model's calibration (a fitted temperature, decoding/temperature.py), where it has one, as predict applies it
+    calibration = getattr(model, "calibration", None)
+    probabilities = score_entities(scores, entities, labels, calibration, batch_size)
     found: list[list[Span]] = [[] for _ in texts]
     for t, span, sentence, scored in zip(split.text_of, split.sentences, entities, probabilities, strict=True):
         words = split.words[t][span.start : span.stop]
