@@ -39,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bertner.config import Config, load_config
+from bertner.config import Config
+from bertner.config_files import load_config
 from bertner.data.conll import Sentence
 from bertner.data.corpus import Corpus, load_corpus
 from bertner.inference.evaluate import evaluate_sentences

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from hf_recipe import PAPER_CONFIG, RecipeSettings, bertner_config, machine, train_hf_recipe
 
-from bertner.config import load_config
+from bertner.config_files import load_config
 from bertner.data.corpus import load_corpus
 from bertner.evaluation.significance import mean_std
 from bertner.inference.evaluate import evaluate_sentences

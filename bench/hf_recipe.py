@@ -25,7 +25,8 @@ from transformers import (
     TrainingArguments,
 )
 
-from bertner.config import Config, load_config
+from bertner.config import Config
+from bertner.config_files import load_config
 from bertner.data.conll import Sentence
 from bertner.evaluation.metrics import score
 from bertner.labels import LabelSet

@@ -15,7 +15,7 @@ import json
 import torch
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from bertner.config import load_config
+from bertner.config_files import load_config
 from bertner.data.corpus import load_corpus
 from bertner.data.encoding import EncodingPlan
 from bertner.model.encoders import resolve_encoder

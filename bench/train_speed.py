@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hf_recipe import PAPER_CONFIG, RecipeSettings, bertner_config, machine, train_hf_recipe
 
-from bertner.config import load_config
+from bertner.config_files import load_config
 from bertner.data.conll import Sentence
 from bertner.data.corpus import load_corpus
 from bertner.evaluation.significance import mean_std

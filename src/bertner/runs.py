@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bertner.config import read_saved_config
+from bertner.config_files import read_saved_config
 from bertner.errors import UserError
 from bertner.layout import CONFIG_FILENAME, EPOCH_METRICS_FILE, EVAL_DIR, SPLIT_METRICS
 

@@ -9,7 +9,7 @@ import pytest
 
 from bertner.audit.folds import assign_folds, estimate_cost, fold_config
 from bertner.cli import main
-from bertner.config import read_saved_config
+from bertner.config_files import read_saved_config
 from bertner.data.conll import read_conll
 
 

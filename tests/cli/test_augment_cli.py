@@ -10,7 +10,7 @@ import pytest
 from bertner.cli import main
 from bertner.cli.main import build_parser
 from bertner.cli.train import train_overrides
-from bertner.config import load_config
+from bertner.config_files import load_config
 
 BASE = ["train", "--data", "DATA", "--output", "OUT"]
 

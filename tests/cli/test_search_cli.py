@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bertner.cli import main
-from bertner.config import load_config, read_saved_config
+from bertner.config_files import load_config, read_saved_config
 
 
 def _space(tmp_path: Path, encoder: Path, search: str) -> Path:

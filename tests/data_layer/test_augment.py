@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertner.config import TrainConfig, load_config
+from bertner.config import TrainConfig
+from bertner.config_files import load_config
 from bertner.data.augment import (
     AugmentSettings,
     ReplacementPool,

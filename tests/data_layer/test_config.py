@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bertner.config import Config, DataConfig, ModelConfig, TrainConfig, load_config, read_saved_config, save_config
+from bertner.config import Config, DataConfig, ModelConfig, TrainConfig
+from bertner.config_files import load_config, read_saved_config, save_config
 from bertner.layout import CONFIG_FILENAME
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from bertner.config import Config, ModelConfig, TrainConfig, load_config, read_saved_config, save_config
+from bertner.config import Config, ModelConfig, TrainConfig
+from bertner.config_files import load_config, read_saved_config, save_config
 
 
 def test_defaults_are_a_crf_over_the_fine_tuned_encoder_with_word_shapes() -> None:

@@ -10,15 +10,8 @@ from typing import Any
 
 import pytest
 
-from bertner.config import (
-    Config,
-    DataConfig,
-    TrainConfig,
-    config_from_dict,
-    load_config,
-    read_saved_config,
-    save_config,
-)
+from bertner.config import Config, DataConfig, TrainConfig
+from bertner.config_files import config_from_dict, load_config, read_saved_config, save_config
 from bertner.layout import CONFIG_FILENAME
 
 

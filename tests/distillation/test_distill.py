@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from bertner.cli import main
-from bertner.config import Config, DataConfig, ModelConfig, TrainConfig, load_config, read_saved_config
+from bertner.config import Config, DataConfig, ModelConfig, TrainConfig
+from bertner.config_files import load_config, read_saved_config
 from bertner.data.alignment import IGNORE
 from bertner.data.conll import Sentence
 from bertner.data.corpus import Corpus, load_corpus

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bertner.config import load_config
+from bertner.config_files import load_config
 from bertner.experiments.spec import describe, load_experiment
 
 BASE = """

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bertner.config import Config, load_config, read_saved_config, read_toml, save_config
+from bertner.config import Config
+from bertner.config_files import load_config, read_saved_config, read_toml, save_config
 from bertner.experiments.spec import load_experiment
 from bertner.layout import CONFIG_FILENAME
 from bertner.search.space import load_space

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bertner.cli import main
-from bertner.config import read_saved_config
+from bertner.config_files import read_saved_config
 from bertner.model import precision
 from bertner.model.precision import cpu_flags, resolve_bf16
 

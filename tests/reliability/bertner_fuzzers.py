@@ -29,7 +29,8 @@ from typing import Any
 import tomli_w
 from hypothesis import strategies as st
 
-from bertner.config import Config, load_config
+from bertner.config import Config
+from bertner.config_files import load_config
 from bertner.data.conll import ConllFormatError, read_conll
 from bertner.labels import Scheme, first_illegal
 

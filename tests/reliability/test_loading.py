@@ -171,7 +171,7 @@ def test_a_run_that_fails_before_training_leaves_the_model_in_its_folder_untouch
     saved_models: dict[str, Path], tiny_data: Path, tmp_path: Path
 ) -> None:
     """Marking the folder incomplete (and rewriting bertner.toml, as the old code did first) waits for training."""
-    from bertner.config import load_config
+    from bertner.config_files import load_config
     from bertner.data.corpus import load_corpus
     from bertner.training.trainer import train_model
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from bertner.config import load_config
+from bertner.config_files import load_config
 from bertner.search.space import Choice, Range, load_space
 
 BASE = """

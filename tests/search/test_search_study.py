@@ -13,7 +13,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from bertner.config import load_config
+from bertner.config_files import load_config
 from bertner.search.results import summarize
 from bertner.search.space import SearchSpace, load_space
 from bertner.search.study import SPACE_ATTR, Budget, claim_output, default_storage, open_study

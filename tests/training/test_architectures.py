@@ -17,7 +17,7 @@ import torch
 import transformers
 from tokenizers import ByteLevelBPETokenizer, SentencePieceUnigramTokenizer
 
-from bertner.config import load_config
+from bertner.config_files import load_config
 from bertner.data.conll import read_conll
 from bertner.data.corpus import load_corpus
 from bertner.data.segment import segment

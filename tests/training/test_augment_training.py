@@ -19,7 +19,8 @@ import pytest
 import safetensors.torch
 from transformers import AutoTokenizer
 
-from bertner.config import Config, DataConfig, load_config
+from bertner.config import Config, DataConfig
+from bertner.config_files import load_config
 from bertner.data.augment import AugmentSettings, ReplacementPool, augment_epoch
 from bertner.data.conll import Sentence, read_conll
 from bertner.data.corpus import load_corpus

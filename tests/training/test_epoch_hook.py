@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bertner.config import Config, load_config
+from bertner.config import Config
+from bertner.config_files import load_config
 from bertner.data.corpus import load_corpus
 from bertner.layout import INCOMPLETE_MARKER, LOCK_FILENAME
 from bertner.model.store import IncompleteModelError, load_model

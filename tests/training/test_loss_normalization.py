@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import torch
 
-from bertner.config import DataConfig, load_config
+from bertner.config import DataConfig
+from bertner.config_files import load_config
 from bertner.data.alignment import IGNORE
 from bertner.data.corpus import load_corpus
 from bertner.data.encoding import EncodingPlan, Window

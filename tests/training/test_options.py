@@ -15,7 +15,8 @@ import safetensors.torch
 import torch
 import transformers
 
-from bertner.config import Config, load_config
+from bertner.config import Config
+from bertner.config_files import load_config
 from bertner.data.corpus import Corpus, load_corpus
 from bertner.data.encoding import EncodingPlan, encode
 from bertner.inference.evaluate import evaluate_sentences

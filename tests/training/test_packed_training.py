@@ -14,7 +14,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from bertner.config import load_config
+from bertner.config_files import load_config
 from bertner.data.corpus import load_corpus
 from bertner.model import tagger as tagger_module
 from bertner.model.packing import encode_packed

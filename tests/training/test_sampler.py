@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from bertner.config import load_config
+from bertner.config_files import load_config
 from bertner.data.corpus import load_corpus
 from bertner.training.sampler import ShuffledGroupsSampler, shuffled_group_indices
 from bertner.training.trainer import train_model

@@ -12,7 +12,8 @@ import pytest
 import safetensors.torch
 import torch
 
-from bertner.config import Config, load_config
+from bertner.config import Config
+from bertner.config_files import load_config
 from bertner.data.conll import read_conll
 from bertner.data.corpus import Corpus, load_corpus
 from bertner.data.features import PAD_SHAPE, word_shape

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_folds(args: argparse.Namespace) -> int:
     from bertner.audit.folds import FOLDS_DIR, assign_folds, estimate_cost, fold_config, train_folds
     from bertner.audit.run import audit_with_folds
-    from bertner.config import read_saved_config
+    from bertner.config_files import read_saved_config
     from bertner.data.corpus import read_split
     from bertner.errors import UserError
     from bertner.inference.ensemble.folder import is_ensemble

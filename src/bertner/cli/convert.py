@@ -35,7 +35,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bertner.config import load_config
+    from bertner.config_files import load_config
     from bertner.data.annotations.report import AnnotationsReport
     from bertner.data.annotations.write import ToolNames, convert
     from bertner.data.corpus import annotation_settings, is_annotation_file

@@ -84,7 +84,7 @@ def distill_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bertner.config import load_config
+    from bertner.config_files import load_config
     from bertner.data.corpus import load_corpus
     from bertner.distillation.run import distill
 

@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from bertner.config import DataConfig, read_saved_config
+from bertner.config import DataConfig
+from bertner.config_files import read_saved_config
 from bertner.data.corpus import Corpus, load_corpus
 from bertner.experiments.results import EVAL_DIR, ExperimentResults, collect_results
 from bertner.experiments.spec import Experiment, PlannedRun

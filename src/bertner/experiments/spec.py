@@ -43,7 +43,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bertner.config import Config, config_from_dict, read_toml
+from bertner.config import Config
+from bertner.config_files import config_from_dict, read_toml
 
 EXPERIMENT_KEYS = ("data", "output", "seeds", "num_seeds", "evaluate_test")
 BASE_VARIANT = "base"

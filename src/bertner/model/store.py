@@ -33,7 +33,8 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 from transformers import AutoConfig, AutoModelForTokenClassification
 
-from bertner.config import Config, read_saved_config, save_config
+from bertner.config import Config
+from bertner.config_files import read_saved_config, save_config
 from bertner.labels import LabelSet, split_tag
 from bertner.layout import (
     CHECKPOINTS_DIR,

@@ -32,7 +32,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bertner.config import Config, DataConfig, ModelConfig, TrainConfig, config_from_dict, read_toml
+from bertner.config import Config, DataConfig, ModelConfig, TrainConfig
+from bertner.config_files import config_from_dict, read_toml
 
 if TYPE_CHECKING:
     import optuna

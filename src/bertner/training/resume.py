@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bertner.config import RESUME_MAY_CHANGE, Config, config_changes, read_saved_config
+from bertner.config import RESUME_MAY_CHANGE, Config, config_changes
+from bertner.config_files import read_saved_config
 from bertner.errors import UserError
 from bertner.files import read_json
 from bertner.labels import LabelSet

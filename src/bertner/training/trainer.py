@@ -25,7 +25,8 @@ from accelerate.utils import extract_model_from_parallel
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 
-from bertner.config import Config, read_saved_config, save_config
+from bertner.config import Config
+from bertner.config_files import read_saved_config, save_config
 from bertner.data.alignment import IGNORE
 from bertner.data.conll import Sentence
 from bertner.data.corpus import Corpus

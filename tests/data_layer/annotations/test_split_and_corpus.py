@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertner.config import DataConfig, config_from_dict
+from bertner.config import DataConfig
+from bertner.config_files import config_from_dict
 from bertner.data.annotations.split import SPLITS, deal, parse_ratios, split_documents
 from bertner.data.conll import Sentence
 from bertner.data.corpus import load_corpus

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from bertner.config import save_config
+from bertner.config_files import save_config
 from bertner.data.conll import Sentence
 from bertner.files import replace_folder
 from bertner.inference.evaluate import evaluate_sentences

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertner.config import read_saved_config
+from bertner.config_files import read_saved_config
 from bertner.files import read_json
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.model import InferenceModel
