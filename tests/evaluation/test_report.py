@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bertner.data.conll import Sentence
-from bertner.evaluation import report as report_module
+from bertner.evaluation.report import content as report_module
 from bertner.evaluation.metrics import score
 from bertner.evaluation.predictions import PredictionSet
 from bertner.evaluation.report.write import BootstrapSettings, write_report
@@ -146,7 +146,7 @@ def test_failure_leaves_no_partial_output(tmp_path: Path, monkeypatch: pytest.Mo
     def broken(*args: object, **kwargs: object) -> str:
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_module, "_render_html", broken)
+    monkeypatch.setattr(report_module, "render_html", broken)
     with pytest.raises(OSError, match="disk full"):
         write_report(_prediction_set(), output, bootstrap=BootstrapSettings(50))
     assert [path.name for path in output.iterdir()] == ["predictions.conll"]
