@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bertner.data.conll import Sentence, format_predictions
 from bertner.evaluation.metrics import Scores, score
@@ -12,7 +13,10 @@ from bertner.evaluation.predictions import PredictionSet
 from bertner.evaluation.report.write import BootstrapSettings, ReportFiles, write_report
 from bertner.inference.model import InferenceModel
 from bertner.inference.tagging import TaggingModel, tag_words
-from bertner.model.build import LoadedModel
+
+if TYPE_CHECKING:
+    # model/build.py imports torch and transformers' model classes; an export is evaluated without them.
+    from bertner.model.build import LoadedModel
 
 PREDICTIONS_FILE = "predictions.conll"
 
@@ -30,8 +34,8 @@ def evaluate_sentences(
     model: TaggingModel | LoadedModel, sentences: Sequence[Sentence], batch_size: int = 64, progress: bool = False
 ) -> Evaluation:
     """Predict and score. Gold types the model cannot predict are not an error here: the report lists them."""
-    if isinstance(model, LoadedModel):
-        model = InferenceModel.from_loaded(model)
+    if hasattr(model, "tagger"):  # a LoadedModel: a run in memory, scored with PyTorch
+        model = InferenceModel.from_loaded(model)  # type: ignore[arg-type]
     gold = [s.tags for s in sentences]
     tagged = tag_words(model, [s.words for s in sentences], batch_size, progress, gold, [s.document for s in sentences])
     return Evaluation(sentences, tagged.tags, score(gold, tagged.tags), model.types, tagged.loss)

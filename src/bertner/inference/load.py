@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import torch
 
 from bertner.config import Config, DataConfig, ModelConfig
+from bertner.errors import MissingExtraError
 from bertner.inference.hf_labels import read_model_labels
 from bertner.inference.model import HFScorer, InferenceModel
 from bertner.layout import ENSEMBLE_MANIFEST, EXPORT_MANIFEST, HF_CONFIG, LABELS_FILENAME
-from bertner.model.tokenizer import load_tokenizer
-
-if TYPE_CHECKING:
-    # model/build.py imports transformers' model classes (~130 MB); an export is served without them.
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +25,8 @@ BACKENDS = ("auto", "torch", "onnx")
 
 def _load_hf(name: str) -> InferenceModel:
     from transformers import AutoConfig, AutoModelForTokenClassification
+
+    from bertner.model.tokenizer import load_tokenizer
 
     try:
         hf_config = AutoConfig.from_pretrained(name, trust_remote_code=False)
@@ -58,10 +53,8 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be at least 1, not {threads}")
-        torch.set_num_threads(threads)
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
     folder = Path(path)
     if (folder / ENSEMBLE_MANIFEST).is_file():
         raise ValueError(
@@ -73,7 +66,9 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
             raise ValueError(f"{folder}: an ONNX export runs on onnxruntime only; use --backend onnx or auto")
         from bertner.inference.onnx.runtime import load_export
 
+        # onnxruntime alone: neither torch nor transformers is imported for an export
         return load_export(folder, threads)
+    _torch_threads(threads)
     if (folder / LABELS_FILENAME).is_file():
         from bertner.model.store import load_model
 
@@ -85,3 +80,16 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
     from bertner.inference.onnx.graph import to_onnx
 
     return to_onnx(model, threads=threads)
+
+
+def _torch_threads(threads: int | None) -> None:
+    """PyTorch's intra-op threads, before a PyTorch model loads; a missing torch names the extra to install."""
+    try:
+        import torch
+    except ImportError as error:
+        raise MissingExtraError(
+            f"a run folder or an HF model runs on PyTorch: pip install 'bertner[train]' ({error}); an export "
+            "(bertner export) runs without it"
+        ) from error
+    if threads is not None:
+        torch.set_num_threads(threads)

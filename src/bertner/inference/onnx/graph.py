@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import json
 import logging
 import os
 import tempfile
@@ -41,16 +42,15 @@ import torch
 from torch import nn
 
 from bertner.data.features import NUM_SHAPES
+from bertner.decoding.chain import LinearChain
+from bertner.decoding.windows import as_chain
 from bertner.inference.model import HFScorer, InferenceModel
 from bertner.inference.onnx.runtime import (
     GRAPH_OUTPUT,
     OnnxScorer,
-    crf_from_dict,
-    crf_to_dict,
     import_onnxruntime,
 )
 from bertner.layout import ONNX_MODEL
-from bertner.model.crf import CRF
 from bertner.model.decode import TaggerScorer
 
 logger = logging.getLogger(__name__)
@@ -270,9 +270,11 @@ def write_graph(model: InferenceModel, path: Path, optimize: bool = False, quant
     )
 
 
-def crf_copy(crf: CRF | None) -> CRF | None:
-    """The CRF as the export folder will hold it (through its JSON form), so the gate checks what loads."""
-    return None if crf is None else crf_from_dict(crf_to_dict(crf), "the model's CRF")
+def crf_copy(crf: Any) -> LinearChain | None:
+    """The model's CRF (a torch CRF or a chain) as the export folder will hold it, through its JSON form, so
+    that the gate checks what loads."""
+    chain = as_chain(crf)
+    return None if chain is None else LinearChain.from_dict(json.loads(json.dumps(chain.to_dict())), "the model's CRF")
 
 
 def to_onnx(model: InferenceModel, threads: int | None = None) -> InferenceModel:

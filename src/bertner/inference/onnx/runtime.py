@@ -1,11 +1,13 @@
-"""onnxruntime as a scoring backend: an exported network behind the `WindowScorer` seam (model/decode.py).
+"""onnxruntime as a scoring backend: an exported network behind the `WindowScorer` seam (decoding/windows.py).
 
 Only the network runs in onnxruntime: sub-token ids in, per-sub-token logits out. Windows, the reading of
-one score per word, and decoding stay the shared PyTorch-side code, so an export finds the entities the
-run finds. A CRF head is not in the graph: its scores are saved beside it (`crf.json`) and rebuilt as the
-same `CRF` module, so Viterbi is literally the code path of the PyTorch model.
+one score per word, and decoding are the code every backend shares, so an export finds the entities the
+run finds. A CRF head is not in the graph: its scores are saved beside it (`crf.json`) and read as the numpy
+`LinearChain` (decoding/chain.py) that Viterbi and the marginals of every backend run on.
 
-onnxruntime is an optional extra (`pip install 'bertner[onnx]'`), imported only when a session is made.
+Loading and scoring an export imports neither torch nor transformers: the tokenizer is read from its
+`tokenizer.json` with the `tokenizers` library (data/tokenizer_file.py), batches are numpy arrays.
+onnxruntime is an optional extra (`pip install 'bertner[runtime]'`), imported only when a session is made.
 """
 
 from __future__ import annotations
@@ -16,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from bertner.config_files import read_saved_config
+from bertner.data.tokenizer_file import load_file_tokenizer
+from bertner.decoding.chain import LinearChain
+from bertner.errors import MissingExtraError
 from bertner.files import read_json
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.model import InferenceModel
 from bertner.labels import Scheme
 from bertner.layout import CRF_FILE, EXPORT_MANIFEST, LABELS_FILENAME, ONNX_MODEL
-from bertner.model.crf import CRF
-from bertner.model.tokenizer import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +43,9 @@ def import_onnxruntime() -> Any:
     try:
         import onnxruntime
     except ImportError as error:
-        raise ImportError(f"the ONNX backend needs onnxruntime: pip install 'bertner[onnx]' ({error})") from error
+        raise MissingExtraError(
+            f"the ONNX backend needs onnxruntime: pip install 'bertner[runtime]' ({error})"
+        ) from error
     return onnxruntime
 
 
@@ -72,10 +76,12 @@ class OnnxScorer:
     session: Any
     num_labels: int
     inputs: tuple[str, ...]
-    crf: CRF | None = None
+    crf: LinearChain | None = None
 
     @classmethod
-    def load(cls, path: Path, num_labels: int, crf: CRF | None = None, threads: int | None = None) -> OnnxScorer:
+    def load(
+        cls, path: Path, num_labels: int, crf: LinearChain | None = None, threads: int | None = None
+    ) -> OnnxScorer:
         """The graph at `path`; raises ValueError when its inputs or output are not an export's."""
         session = create_session(path, threads)
         inputs = tuple(node.name for node in session.get_inputs())
@@ -92,46 +98,16 @@ class OnnxScorer:
             raise ValueError(f"{path}: the CRF has {crf.num_tags} tags, but the folder names {num_labels} labels")
         return cls(session, num_labels, inputs, crf)
 
-    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(batch, seq_len, num_labels) float32 logits of a batch from `Collator`, on the CPU."""
-        feed = {name: batch[name].numpy().astype(np.int64, copy=False) for name in self.inputs}
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """(batch, seq_len, num_labels) float32 logits of a batch from `pad_windows` (int64 arrays)."""
+        feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self.inputs}
         (logits,) = self.session.run([GRAPH_OUTPUT], feed)
-        return torch.from_numpy(logits)
+        return logits
 
 
-def crf_to_dict(crf: CRF) -> dict[str, Any]:
-    """A CRF's scores and constraints as JSON-ready lists (float32 values survive the round trip exactly)."""
-    return {
-        "num_tags": crf.num_tags,
-        "start_transitions": crf.start_transitions.detach().cpu().tolist(),
-        "end_transitions": crf.end_transitions.detach().cpu().tolist(),
-        "transitions": crf.transitions.detach().cpu().tolist(),
-        "allowed": crf.allowed.cpu().tolist(),
-        "allowed_start": crf.allowed_start.cpu().tolist(),
-    }
-
-
-def crf_from_dict(values: dict[str, Any], where: str) -> CRF:
-    """The CRF `crf_to_dict` described; raises ValueError naming `where` for a missing key or a bad shape."""
-    try:
-        crf = CRF(
-            int(values["num_tags"]),
-            torch.tensor(values["allowed"], dtype=torch.bool),
-            torch.tensor(values["allowed_start"], dtype=torch.bool),
-        )
-        with torch.no_grad():
-            for name in ("start_transitions", "end_transitions", "transitions"):
-                target, scores = getattr(crf, name), torch.tensor(values[name], dtype=torch.float32)
-                if scores.shape != target.shape:
-                    raise ValueError(f"{name} has shape {tuple(scores.shape)}, expected {tuple(target.shape)}")
-                target.copy_(scores)
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(f"{where}: not a CRF description: {error}") from error
-    return crf.eval()
-
-
-def read_crf(path: Path) -> CRF:
-    return crf_from_dict(read_json(path, "the CRF"), str(path))
+def read_crf(path: Path) -> LinearChain:
+    """The CRF an export saved beside its graph; a damaged file is a ValueError naming it."""
+    return LinearChain.from_dict(read_json(path, "the CRF"), str(path))
 
 
 def read_export_labels(folder: Path, manifest: dict[str, Any]) -> ModelLabels:
@@ -164,7 +140,7 @@ def load_export(folder: Path, threads: int | None = None) -> InferenceModel:
         ", CRF" if crf is not None else "",
     )
     return InferenceModel(
-        scorer, load_tokenizer(str(folder)), labels, read_saved_config(folder), "export", str(folder), "onnx"
+        scorer, load_file_tokenizer(folder), labels, read_saved_config(folder), "export", str(folder), "onnx"
     )
 
 
