@@ -20,6 +20,7 @@ from bertner.data.alignment import first_subtokens
 from bertner.data.conll import Sentence
 from bertner.data.corpus import read_split
 from bertner.decoding.words import decode_words
+from bertner.evaluation.spans import Entity, chunks
 from bertner.inference.ensemble.folder import load_tagging_model, read_ensemble_manifest
 from bertner.inference.ensemble.model import EnsembleModel, in_label_order
 from bertner.inference.ensemble.write import make_ensemble
@@ -90,7 +91,8 @@ def test_two_identical_members_give_the_members_predictions(
     alone, together = _tag(runs[member], sentences), _tag(ensemble, sentences)
     assert any(tag != "O" for row in alone.tags for tag in row), "the oracle needs predicted entities"
     assert together.tags == alone.tags
-    for got, expected in zip(together.confidences, alone.confidences, strict=True):
+    assert together.entities == alone.entities
+    for got, expected in zip(together.scores, alone.scores, strict=True):
         assert got == pytest.approx(expected, abs=1e-6)
 
 
@@ -153,7 +155,13 @@ def test_averaging_is_the_mean_of_the_members_word_probabilities(tiny_bert: Path
     assert LABELS.labels[best] == "B-LOC" != LABELS.labels[int(run_p.argmax())]
     assert mean[best] != pytest.approx(_softmax((np.log(run_p) + np.log(hf_p)) / 2).max(), abs=1e-3)
     assert tagged.tags == (("B-LOC",) * 4,)
-    assert tagged.confidences[0] == pytest.approx([mean[best]] * 4, abs=1e-6)
+    # Each word is a one-word LOC entity; its probability by the product formula (README) on the mean:
+    # opened here (B-LOC, or I-LOC after a word that is neither B-LOC nor I-LOC), and not continued after.
+    opens, continues = mean[LABELS.label2id["B-LOC"]], mean[LABELS.label2id["I-LOC"]]
+    first = opens + continues
+    middle = (opens + continues * (1 - opens - continues)) * (1 - continues)
+    expected = [first * (1 - continues), middle, middle, opens + continues * (1 - opens - continues)]
+    assert tagged.scores[0] == pytest.approx(expected, abs=1e-6)
 
 
 def test_members_with_different_tokenizers_are_averaged_word_by_word(
@@ -169,10 +177,29 @@ def test_members_with_different_tokenizers_are_averaged_word_by_word(
     members = [load_model(m) for m in (words_member, chars_member)]
     assert len(members[1].tokenizer.tokenize("Lisbon")) > len(members[0].tokenizer.tokenize("Lisbon"))
 
-    for sentence, tags, confidences in zip(short, tagged.tags, tagged.confidences, strict=True):
+    for sentence, tags, entities, scores in zip(short, tagged.tags, tagged.entities, tagged.scores, strict=True):
         mean = sum(_softmax(_word_logits(member, sentence.words)) for member in members) / 2
         assert list(tags) == [LABELS.labels[i] for i in mean.argmax(axis=1)]
-        assert list(confidences) == pytest.approx(mean.max(axis=1).tolist(), abs=1e-5)
+        assert list(scores) == pytest.approx([_entity_probability(mean, e) for e in entities], abs=1e-5)
+
+
+def _entity_probability(probabilities: np.ndarray, entity: Entity) -> float:
+    """Brute force for independent words, (words, num_labels) `probabilities` in LABELS order: the probability that
+    conlleval reads `entity` from the tags. Only the words from one before the entity to one after it matter, and
+    of their tags only whether each is B-T, I-T or anything else (O stands for the rest), so the paths over those
+    three classes of those words are enumerated."""
+    ids = LABELS.label2id
+    low, high = max(entity.start - 1, 0), min(entity.end + 1, len(probabilities))
+    # (window words, 3): P(B-T), P(I-T), P(anything else)
+    begin, inside = probabilities[low:high, ids[f"B-{entity.type}"]], probabilities[low:high, ids[f"I-{entity.type}"]]
+    classes = np.stack([begin, inside, 1 - begin - inside], axis=1)
+    names = (f"B-{entity.type}", f"I-{entity.type}", "O")
+    shifted = Entity(entity.start - low, entity.end - low, entity.type)
+    total = 0.0
+    for path in itertools.product(range(3), repeat=high - low):
+        if shifted in chunks([names[i] for i in path]):
+            total += float(np.prod(classes[np.arange(high - low), path]))
+    return total
 
 
 def _best_legal_path(emissions: np.ndarray, start: np.ndarray, end: np.ndarray, transitions: np.ndarray) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ pytest.importorskip("fastapi", reason="the server needs the serve extra: pip ins
 
 from serving import CountingPredictor, keyword_model, live_server
 
+from bertner.decoding.temperature import Calibration
 from bertner.inference.predictor import Predictor
 from bertner.serving.app import create_app
 from bertner.serving.settings import ServeSettings
@@ -87,7 +89,12 @@ def test_the_page_highlights_the_entities_in_chromium(tiny_bert: Path, tmp_path:
         _skip("playwright is not installed (pip install -e '.[dev]')")
     if shutil.which(CHROMIUM) is None:
         _skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set BERTNER_CHROMIUM)")
-    app = create_app(Predictor(keyword_model(tiny_bert, str(_model_folder(tmp_path / "model")))))
+    # A temperature of 4 softens the keyword model's sure scores: one-word entities score about 0.87, two-word
+    # ones about 0.76, so the slider at 0.8 hides two of the four.
+    model = keyword_model(tiny_bert, str(_model_folder(tmp_path / "model")))
+    predictor = Predictor(dataclasses.replace(model, calibration=Calibration(temperature=4.0)))
+    found = predictor.predict([SENTENCE])[0]
+    app = create_app(predictor)
     with live_server(app) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -120,6 +127,15 @@ def test_the_page_highlights_the_entities_in_chromium(tiny_bert: Path, tmp_path:
             )
             status = page.text_content("#status")
             description = page.text_content("#model")
+            page.fill("#min-score", "0.8")  # sets the range input's value and fires its input event
+            page.wait_for_function("document.querySelectorAll('#output mark.entity').length === 2")
+            kept = page.eval_on_selector_all(
+                "#output mark.entity", "marks => marks.map(m => [m.textContent, m.dataset.type])"
+            )
+            kept_rows = page.locator("#entities tbody tr").count()
+            kept_status = page.text_content("#status")
+            kept_text = page.text_content("#output")
+            slider_value = page.text_content("#min-score-value")
             page.goto(f"{url}/docs")  # Swagger UI, its assets served by the app itself
             page.wait_for_selector(".opblock-summary-path", timeout=15_000)
             documented = page.eval_on_selector_all(".opblock-summary-path", "paths => paths.map(p => p.textContent)")
@@ -128,15 +144,21 @@ def test_the_page_highlights_the_entities_in_chromium(tiny_bert: Path, tmp_path:
 
     assert [(m["text"], m["type"]) for m in marks] == EXPECTED
     assert output_text == SENTENCE and injected == 0  # every character shown once, markup shown as text
-    for mark in marks:
-        assert mark["title"] == f"{mark['type']} (score 1.000)"
+    assert [(e.text, e.type) for e in found] == EXPECTED
+    for mark, entity in zip(marks, found, strict=True):
+        assert mark["title"] == f"{mark['type']} (score {entity.score:.3f})"
         assert mark["colour"] == legend[mark["type"]]
     assert len({m["colour"] for m in marks}) == len(EXPECTED)  # four types, four colours
     assert set(legend) == {"LOC", "MISC", "ORG", "PER"}
-    assert [(row[0], row[1]) for row in rows] == EXPECTED and rows[0][2] == "1.000"
+    assert [(row[0], row[1]) for row in rows] == EXPECTED and rows[0][2] == f"{found[0].score:.3f}"
     assert status == "4 entities"
     scores = "test F1 87.65, int8 export F1 89.98 (PyTorch 90.12, valid.txt)"
-    assert description == f"model ({tiny_bert}, run on torch, {scores})"
+    assert description == f"model ({tiny_bert}, run on torch, {scores}, scores calibrated, T = 4.00)"
+    # The slider at 0.8 hides exactly the entities scored below 0.8, and the text is still shown whole.
+    assert [tuple(mark) for mark in kept] == [(e.text, e.type) for e in found if e.score >= 0.8]
+    assert [tuple(mark) for mark in kept] == [("Danish", "MISC"), ("Lisbon", "LOC")]
+    assert kept_rows == 2 and kept_text == SENTENCE and slider_value == "0.80"
+    assert kept_status == "2 entities (2 below 0.80 hidden)"
     assert problems == []  # no script error, no blocked resource (the page's CSP allows only the app's own)
     assert requested and all(u.startswith(url) for u in requested)
     assert {"/v1/ner", "/v1/model", "/health"} <= {path.replace("\u200b", "") for path in documented}

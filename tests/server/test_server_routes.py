@@ -129,7 +129,8 @@ def test_the_openapi_schema_documents_the_requests_and_answers(keyword_predictor
     assert ner["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/NerRequest")
     assert {"200", "413", "422", "500"} <= set(ner["responses"])
     components = spec["components"]["schemas"]
-    assert set(components["NerRequest"]["properties"]) == {"text", "texts"}
+    assert set(components["NerRequest"]["properties"]) == {"text", "texts", "min_score"}
+    assert components["NerRequest"]["properties"]["min_score"]["maximum"] == 1.0
     assert set(components["EntityOut"]["properties"]) == {"start", "end", "text", "type", "score"}
 
 

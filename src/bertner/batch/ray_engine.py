@@ -63,9 +63,11 @@ class PredictorOptions:
     threads: int | None = None
     batch_size: int = 8
     chunk_size: int = 512
+    min_score: float = 0.0
 
     def load(self) -> Predictor:
-        return Predictor.load(self.model, self.backend, self.threads or 1, self.batch_size, self.chunk_size)
+        threads = self.threads or 1
+        return Predictor.load(self.model, self.backend, threads, self.batch_size, self.chunk_size, self.min_score)
 
 
 @dataclass(frozen=True)

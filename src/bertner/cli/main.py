@@ -17,6 +17,7 @@ from types import ModuleType
 
 from bertner.cli import (
     audit,
+    calibrate,
     compare,
     convert,
     distill,
@@ -50,6 +51,7 @@ _MODULES: tuple[ModuleType, ...] = (
     audit,
     select,
     distill,
+    calibrate,
 )
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     module.__name__.rsplit(".", 1)[1]: module.run for module in _MODULES

@@ -41,6 +41,7 @@ non_negative_int = _number_type(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 non_negative_float = _number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0")
 probability = _number_type(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+unit_interval = _number_type(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
 def add_report_options(p: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bertner.cli.options import add_backend_options, output_file, positive_int
+from bertner.cli.options import add_backend_options, output_file, positive_int, unit_interval
 
 
 def add_parser(commands: Any) -> None:
@@ -55,6 +55,12 @@ def add_parser(commands: Any) -> None:
         "export scores best in small batches: docs/results.md)",
     )
     p.add_argument("--chunk-size", type=positive_int, default=512, help="texts read and tagged at a time")
+    p.add_argument(
+        "--min-score",
+        type=unit_interval,
+        default=0.0,
+        help="leave out entities whose score (their probability, calibrated where the model is) is below this",
+    )
     _add_output_options(p)
     add_backend_options(p)
     ray = p.add_argument_group("corpus-scale batch inference on Ray (extra: pip install 'bertner[ray]')")
@@ -148,7 +154,7 @@ def _run_ray(args: argparse.Namespace) -> int:
 
     files = corpus_files(str(args.input), args.output, args.format)
     todo = pending(files)
-    options = PredictorOptions(args.model, args.backend, args.threads, args.batch_size, args.chunk_size)
+    options = PredictorOptions(args.model, args.backend, args.threads, args.batch_size, args.chunk_size, args.min_score)
     if not todo:
         print(f"nothing to tag: all {len(files)} files have their output in {args.output}")
         return 0
@@ -171,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     _check_engine_options(args)
     if args.engine == "ray":
         return _run_ray(args)
-    predictor = Predictor.load(args.model, args.backend, args.threads, args.batch_size, args.chunk_size)
+    predictor = Predictor.load(args.model, args.backend, args.threads, args.batch_size, args.chunk_size, args.min_score)
     # Loaded objects live until the end: out of the collector's generations, so full collections stay cheap.
     gc.collect()
     gc.freeze()

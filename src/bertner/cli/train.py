@@ -19,8 +19,7 @@ from bertner.cli.options import (
     probability,
     report_options,
 )
-from bertner.config import AUGMENT_METHODS, LOSS_NORMALIZATIONS
-from bertner.config_files import load_config
+from bertner.config import AUGMENT_METHODS, LOSS_NORMALIZATIONS, load_config
 
 if TYPE_CHECKING:
     from bertner.data.corpus import Corpus
@@ -263,13 +262,18 @@ def _run(args: argparse.Namespace, processes: Processes) -> int:
 
 def evaluate_run(args: argparse.Namespace, corpus: Corpus) -> None:
     """Score the run saved in `args.output` on valid (and test, unless --no-test), writing its reports."""
+    from bertner.inference.calibrate import calibrate_run
     from bertner.inference.evaluate import evaluate_sentences, write_evaluation
+    from bertner.inference.model import InferenceModel
     from bertner.model.store import load_model
 
-    model = load_model(args.output)
+    model = InferenceModel.from_loaded(load_model(args.output), str(args.output))
+    # One scoring pass over valid: the temperature is fitted on it and the valid report reuses it.
+    model, valid_scores = calibrate_run(model, corpus.valid, progress=not args.quiet)
     splits = {"valid": corpus.valid} if args.no_test else {"valid": corpus.valid, "test": corpus.test}
     for split, sentences in splits.items():
-        evaluation = evaluate_sentences(model, sentences, progress=not args.quiet)
+        scores = valid_scores if split == "valid" else None
+        evaluation = evaluate_sentences(model, sentences, progress=not args.quiet, word_scores=scores)
         files = write_evaluation(evaluation, args.output / "eval" / split, args.output, **report_options(args))
         print_scores(split, evaluation.scores.to_dict())
         print(f"  report: {files.html}")

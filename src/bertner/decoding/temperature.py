@@ -58,6 +58,11 @@ class Calibration:
     def is_identity(self) -> bool:
         return self.temperature == 1.0 and not any(value != 1.0 for value in (self.per_type or {}).values())
 
+    def describe(self) -> str:
+        """`T = 1.23`, with each per-type temperature where there are some: `T = 1.23 (LOC 1.10, PER 0.95)`."""
+        per_type = ", ".join(f"{name} {value:.3g}" for name, value in sorted((self.per_type or {}).items()))
+        return f"T = {self.temperature:.3g}" + (f" ({per_type})" if per_type else "")
+
     def column_temperatures(self, labels: Sequence[str]) -> np.ndarray:
         """(num_labels,) float64: the temperature that divides each label's emission column."""
         per_type = self.per_type or {}

@@ -1,22 +1,24 @@
-"""Score a trained model on labelled sentences, and write the predictions and the error-analysis report."""
+"""Score a trained model on labelled sentences, and write the predictions and the error-analysis report.
+
+The predicted entities' probabilities go with the evaluation, at T = 1 and with the model's calibration, so that
+the report shows how well they are calibrated (evaluation/report/calibration.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bertner.data.conll import Sentence, format_predictions
+from bertner.decoding.entities import score_entities
+from bertner.decoding.words import WordScores
 from bertner.evaluation.metrics import Scores, score
 from bertner.evaluation.predictions import PredictionSet
+from bertner.evaluation.report.calibration import EntityScores
 from bertner.evaluation.report.write import BootstrapSettings, ReportFiles, write_report
 from bertner.inference.model import InferenceModel
-from bertner.inference.tagging import TaggingModel, tag_words
-
-if TYPE_CHECKING:
-    # model/build.py imports torch and transformers' model classes; an export is evaluated without them.
-    from bertner.model.build import LoadedModel
+from bertner.inference.tagging import TaggingModel, tag_scores
+from bertner.model.build import LoadedModel
 
 PREDICTIONS_FILE = "predictions.conll"
 
@@ -28,17 +30,35 @@ class Evaluation:
     scores: Scores
     model_types: tuple[str, ...]
     loss: float | None = None
+    entity_scores: EntityScores | None = None
+    """The predicted entities' probabilities, for the report's calibration section."""
 
 
 def evaluate_sentences(
-    model: TaggingModel | LoadedModel, sentences: Sequence[Sentence], batch_size: int = 64, progress: bool = False
+    model: TaggingModel | LoadedModel,
+    sentences: Sequence[Sentence],
+    batch_size: int = 64,
+    progress: bool = False,
+    word_scores: WordScores | None = None,
 ) -> Evaluation:
-    """Predict and score. Gold types the model cannot predict are not an error here: the report lists them."""
-    if hasattr(model, "tagger"):  # a LoadedModel: a run in memory, scored with PyTorch
-        model = InferenceModel.from_loaded(model)  # type: ignore[arg-type]
+    """Predict and score. Gold types the model cannot predict are not an error here: the report lists them.
+    `word_scores`: the model's scores of these sentences when they are at hand (not scored again)."""
+    if isinstance(model, LoadedModel):
+        model = InferenceModel.from_loaded(model)
     gold = [s.tags for s in sentences]
-    tagged = tag_words(model, [s.words for s in sentences], batch_size, progress, gold, [s.document for s in sentences])
-    return Evaluation(sentences, tagged.tags, score(gold, tagged.tags), model.types, tagged.loss)
+    if word_scores is None:
+        word_scores = model.word_scores(
+            [s.words for s in sentences], batch_size, progress, [s.document for s in sentences]
+        )
+    tagged = tag_scores(model, word_scores, batch_size, gold)
+    calibration = model.calibration
+    if calibration is None or calibration.is_identity:
+        scores = EntityScores(raw=tagged.scores)
+    else:
+        raw = score_entities(word_scores, tagged.entities, model.labels.tags, None, batch_size)
+        how = calibration.describe() + (f", fitted on {calibration.fitted_on}" if calibration.fitted_on else "")
+        scores = EntityScores(raw=tuple(map(tuple, raw)), calibrated=tagged.scores, calibration=how)
+    return Evaluation(sentences, tagged.tags, score(gold, tagged.tags), model.types, tagged.loss, scores)
 
 
 def write_evaluation(
@@ -64,5 +84,6 @@ def write_evaluation(
         bootstrap=bootstrap,
         model_types=evaluation.model_types,
         loss=evaluation.loss,
+        entity_scores=evaluation.entity_scores,
         extra_files={PREDICTIONS_FILE: predictions.encode("utf-8"), **(extra_files or {})},
     )

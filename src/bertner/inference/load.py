@@ -5,18 +5,30 @@
 - an export folder (`export.json`, written by `bertner export`): onnxruntime;
 - any HF token-classification model, a folder or a hub id whose config has `id2label` (for example one
   fine-tuned with HF's `run_ner.py`): PyTorch, its label names read as tags (inference/hf_labels.py).
+
+A folder's calibration (layout.CALIBRATION_FILE, written by `bertner train` and `bertner calibrate`) comes with
+the model: its entity probabilities are calibrated on every backend.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
 
 from bertner.config import Config, DataConfig, ModelConfig
-from bertner.errors import MissingExtraError
+from bertner.decoding.temperature import read_calibration
 from bertner.inference.hf_labels import read_model_labels
 from bertner.inference.model import HFScorer, InferenceModel
-from bertner.layout import ENSEMBLE_MANIFEST, EXPORT_MANIFEST, HF_CONFIG, LABELS_FILENAME
+from bertner.layout import CALIBRATION_FILE, ENSEMBLE_MANIFEST, EXPORT_MANIFEST, HF_CONFIG, LABELS_FILENAME
+from bertner.model.tokenizer import load_tokenizer
+
+if TYPE_CHECKING:
+    # model/build.py imports transformers' model classes (~130 MB); an export is served without them.
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +37,6 @@ BACKENDS = ("auto", "torch", "onnx")
 
 def _load_hf(name: str) -> InferenceModel:
     from transformers import AutoConfig, AutoModelForTokenClassification
-
-    from bertner.model.tokenizer import load_tokenizer
 
     try:
         hf_config = AutoConfig.from_pretrained(name, trust_remote_code=False)
@@ -53,8 +63,10 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, not {threads}")
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        torch.set_num_threads(threads)
     folder = Path(path)
     if (folder / ENSEMBLE_MANIFEST).is_file():
         raise ValueError(
@@ -66,9 +78,7 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
             raise ValueError(f"{folder}: an ONNX export runs on onnxruntime only; use --backend onnx or auto")
         from bertner.inference.onnx.runtime import load_export
 
-        # onnxruntime alone: neither torch nor transformers is imported for an export
-        return load_export(folder, threads)
-    _torch_threads(threads)
+        return _calibrated(load_export(folder, threads), folder)
     if (folder / LABELS_FILENAME).is_file():
         from bertner.model.store import load_model
 
@@ -76,20 +86,16 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
     else:
         model = _load_hf(str(path))
     if backend != "onnx":
-        return model
+        return _calibrated(model, folder)
     from bertner.inference.onnx.graph import to_onnx
 
-    return to_onnx(model, threads=threads)
+    return _calibrated(to_onnx(model, threads=threads), folder)
 
 
-def _torch_threads(threads: int | None) -> None:
-    """PyTorch's intra-op threads, before a PyTorch model loads; a missing torch names the extra to install."""
-    try:
-        import torch
-    except ImportError as error:
-        raise MissingExtraError(
-            f"a run folder or an HF model runs on PyTorch: pip install 'bertner[train]' ({error}); an export "
-            "(bertner export) runs without it"
-        ) from error
-    if threads is not None:
-        torch.set_num_threads(threads)
+def _calibrated(model: InferenceModel, folder: Path) -> InferenceModel:
+    """`model` with the calibration saved in its folder (layout.CALIBRATION_FILE), if there is one."""
+    calibration = read_calibration(folder / CALIBRATION_FILE) if folder.is_dir() else None
+    if calibration is None:
+        return model
+    logger.info("%s: entity scores calibrated with %s", folder, calibration.describe())
+    return dataclasses.replace(model, calibration=calibration)

@@ -5,6 +5,8 @@ so a document is tagged a sentence at a time as the model was trained. The sente
 tagged together in length-sorted batches, on whichever backend the model was loaded with, and each
 entity is mapped back to the characters of its first and last word, so that
 `text[entity.start:entity.end] == entity.text` always holds, whatever the tokenizer does to the words.
+An entity's score is its probability (inference/tagging.py, decoding/entities.py), calibrated with the
+temperature saved beside the model; `min_score` drops the entities scored below it.
 
     from bertner import Predictor
     predictor = Predictor.load("runs/mine")           # a run, export or ensemble folder, or an HF model
@@ -23,14 +25,15 @@ from pathlib import Path
 
 from bertner.data.segment import Word, segment
 from bertner.data.sentences import split_sentences
-from bertner.evaluation.spans import chunks
+from bertner.evaluation.spans import Entity
 from bertner.inference.ensemble.folder import load_tagging_model
 from bertner.inference.tagging import TaggingModel, tag_words
 
 
 @dataclass(frozen=True)
 class TextEntity:
-    """An entity in raw text: characters [start, end), its type, and the mean word probability."""
+    """An entity in raw text: characters [start, end), its type, and its probability (rounded to 4 digits): the
+    model's probability that exactly these words, with this type, are an entity (calibrated where the model is)."""
 
     start: int
     end: int
@@ -45,7 +48,8 @@ class TextEntity:
 @dataclass(frozen=True)
 class Predictor:
     """Tags raw texts with a loaded model. `batch_size` windows per forward pass; `chunk_size` texts per
-    tagging call in `predict_stream` (the memory bound when streaming).
+    tagging call in `predict_stream` (the memory bound when streaming). Entities whose (reported, rounded)
+    score is below `min_score` are left out.
 
     Batches are small by default: sorted by length they pad little, and an int8 export quantizes its
     activations per batch, so a long sentence widens its batch-mates' ranges (MiniLM-L6 int8 test F1: 84.66 at
@@ -55,6 +59,10 @@ class Predictor:
     model: TaggingModel
     batch_size: int = 8
     chunk_size: int = 512
+    min_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_min_score(self.min_score)
 
     @classmethod
     def load(
@@ -64,12 +72,14 @@ class Predictor:
         threads: int | None = None,
         batch_size: int = 8,
         chunk_size: int = 512,
+        min_score: float = 0.0,
     ) -> Predictor:
         """A predictor on the model at `path`: a run folder, an export folder, an ensemble folder, or an HF
         token-classification model (folder or hub id). `backend` is auto, torch or onnx (see inference/load.py)."""
         if batch_size < 1 or chunk_size < 1:
             raise ValueError(f"batch_size and chunk_size must be at least 1, not {batch_size} and {chunk_size}")
-        return cls(load_tagging_model(path, backend, threads), batch_size, chunk_size)
+        check_min_score(min_score)
+        return cls(load_tagging_model(path, backend, threads), batch_size, chunk_size, min_score)
 
     def predict(self, texts: Sequence[str], progress: bool = False) -> list[list[TextEntity]]:
         """The entities of each text, in order of appearance."""
@@ -88,8 +98,10 @@ class Predictor:
             documents=[t for t, _ in sentences],
         )
         found: list[list[TextEntity]] = [[] for _ in texts]
-        for (t, span), tags, confidences in zip(sentences, tagged.tags, tagged.confidences, strict=True):
-            found[t].extend(_entities(texts[t], words[t][span.start : span.stop], tags, confidences))
+        for (t, span), entities, scores in zip(sentences, tagged.entities, tagged.scores, strict=True):
+            found[t].extend(_entities(texts[t], words[t][span.start : span.stop], entities, scores))
+        if self.min_score > 0.0:
+            found = [above(entities, self.min_score) for entities in found]
         return found
 
     def predict_stream(self, texts: Iterable[str]) -> Iterator[list[TextEntity]]:
@@ -99,10 +111,21 @@ class Predictor:
             yield from self.predict(chunk)
 
 
-def _entities(text: str, words: Sequence[Word], tags: Sequence[str], confidences: Sequence[float]) -> list[TextEntity]:
+def above(entities: Sequence[TextEntity], min_score: float) -> list[TextEntity]:
+    """The entities whose score is at least `min_score`, in order."""
+    return [entity for entity in entities if entity.score >= min_score]
+
+
+def check_min_score(min_score: float) -> None:
+    if not 0.0 <= min_score <= 1.0:
+        raise ValueError(f"min_score must be a probability in [0, 1], not {min_score}")
+
+
+def _entities(
+    text: str, words: Sequence[Word], entities: Sequence[Entity], scores: Sequence[float]
+) -> list[TextEntity]:
     found = []
-    for entity in chunks(tags):
+    for entity, probability in zip(entities, scores, strict=True):
         start, end = words[entity.start].start, words[entity.end - 1].end
-        mean = sum(confidences[entity.start : entity.end]) / (entity.end - entity.start)
-        found.append(TextEntity(start, end, text[start:end], entity.type, round(mean, 4)))
+        found.append(TextEntity(start, end, text[start:end], entity.type, round(probability, 4)))
     return found

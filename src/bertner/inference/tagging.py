@@ -1,4 +1,10 @@
-"""Words -> IOB2 tags with any model: one model on any backend, or an ensemble; decoding shared (decoding/words.py).
+"""Words -> IOB2 tags and entities with any model: one model on any backend, or an ensemble; decoding shared
+(decoding/words.py).
+
+Each entity comes with its probability (decoding/entities.py): the model's probability that exactly this span,
+with this type, is an entity, read from the same scores the tags are decoded from (an ensemble's combined scores
+and mean chain), with the model's calibration applied (decoding/temperature.py). The tags are decoded from the
+raw scores, so a calibration changes the probabilities, never the entities.
 
 Raw-text prediction and evaluation both come through here; nothing in this module imports the training
 or report stack.
@@ -12,7 +18,10 @@ from typing import Protocol
 
 from bertner.config import Config
 from bertner.data.alignment import IGNORE
+from bertner.decoding.entities import score_entities
+from bertner.decoding.temperature import Calibration
 from bertner.decoding.words import WordScores, decode_words, word_loss
+from bertner.evaluation.spans import Entity, chunks
 from bertner.inference.hf_labels import ModelLabels
 from bertner.labels import LabelSet, Scheme, to_iob2
 
@@ -48,6 +57,11 @@ class TaggingModel(Protocol):
     def backend(self) -> str:
         """`torch` or `onnx` (an ensemble's distinct members' backends joined by `+`)."""
 
+    @property
+    def calibration(self) -> Calibration | None:
+        """The temperature saved with the model (layout.CALIBRATION_FILE), applied to its entity probabilities;
+        None: none was fitted (T = 1)."""
+
     def word_scores(
         self,
         words: Sequence[Sequence[str]],
@@ -60,10 +74,14 @@ class TaggingModel(Protocol):
 
 @dataclass(frozen=True)
 class TaggedWords:
-    """Per sentence, per word: the IOB2 tag and its probability; the loss on gold labels where given."""
+    """Per sentence: the IOB2 tag of each word, its entities and each entity's probability; the loss on gold
+    labels where given."""
 
     tags: tuple[tuple[str, ...], ...]
-    confidences: tuple[tuple[float, ...], ...]
+    entities: tuple[tuple[Entity, ...], ...]
+    """The entities of each sentence's tags (evaluation/spans.py `chunks`), in order."""
+    scores: tuple[tuple[float, ...], ...]
+    """Each entity's probability under the model's calibration, parallel to `entities`."""
     loss: float | None = None
 
 
@@ -75,7 +93,7 @@ def tag_words(
     gold: Sequence[Sequence[str]] | None = None,
     documents: Sequence[int] | None = None,
 ) -> TaggedWords:
-    """IOB2 tags and their probabilities for each word of each sentence, and the loss on `gold` if given.
+    """IOB2 tags, entities and their probabilities for each sentence, and the loss on `gold` if given.
 
     `documents[s]` is sentence s's document: a model trained with document context (`data.context`) sees
     the neighbouring sentences of the same document, in the order given. None: every sentence stands alone.
@@ -83,6 +101,16 @@ def tag_words(
     The loss is taken only for a model whose labels are IOB2 (gold tags name its labels directly).
     """
     scores = model.word_scores(words, batch_size, progress, documents)
+    return tag_scores(model, scores, batch_size, gold)
+
+
+def tag_scores(
+    model: TaggingModel,
+    scores: WordScores,
+    batch_size: int = 64,
+    gold: Sequence[Sequence[str]] | None = None,
+) -> TaggedWords:
+    """`tag_words` on the scores `model.word_scores` gave."""
     result = decode_words(scores, batch_size)
     label_set = LabelSet(model.labels.tags)
     loss = None
@@ -93,4 +121,11 @@ def tag_words(
     tags = [[labels[i] for i in row] for row in result.label_ids]
     if model.labels.scheme is not Scheme.IOB2:
         tags = [to_iob2(row, model.labels.scheme) for row in tags]
-    return TaggedWords(tuple(tuple(row) for row in tags), result.confidences, loss)
+    entities = [chunks(row) for row in tags]
+    probabilities = score_entities(scores, entities, labels, model.calibration, batch_size)
+    return TaggedWords(
+        tuple(tuple(row) for row in tags),
+        tuple(tuple(row) for row in entities),
+        tuple(tuple(row) for row in probabilities),
+        loss,
+    )

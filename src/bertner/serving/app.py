@@ -33,7 +33,7 @@ except ImportError as error:  # the server's libraries are an extra
     raise ImportError(f"bertner serve needs FastAPI and uvicorn: pip install 'bertner[serve]' ({error})") from error
 
 from bertner.evaluation.predictions import parse_type_map
-from bertner.inference.predictor import Predictor, TextEntity
+from bertner.inference.predictor import Predictor, TextEntity, above
 from bertner.inference.tagging import TaggingModel
 from bertner.serving.batching import MicroBatcher
 from bertner.serving.body_limit import BodyLimit
@@ -104,6 +104,7 @@ def _model_info(model: TaggingModel, settings: ServeSettings) -> ModelInfo:
         labels=list(model.labels.tags),
         types=list(model.types),
         scores=model_scores(model),
+        calibration=None if model.calibration is None else model.calibration.to_dict(),
         limits=Limits(
             max_body_bytes=settings.max_body_bytes,
             max_texts=settings.max_texts,
@@ -113,8 +114,8 @@ def _model_info(model: TaggingModel, settings: ServeSettings) -> ModelInfo:
     )
 
 
-def _result(entities: list[TextEntity]) -> NerResult:
-    return NerResult(entities=[EntityOut.model_validate(entity.to_dict()) for entity in entities])
+def _result(entities: list[TextEntity], min_score: float = 0.0) -> NerResult:
+    return NerResult(entities=[EntityOut.model_validate(entity.to_dict()) for entity in above(entities, min_score)])
 
 
 def create_app(predictor: EntityPredictor, settings: ServeSettings | None = None) -> FastAPI:
@@ -162,14 +163,15 @@ def create_app(predictor: EntityPredictor, settings: ServeSettings | None = None
         tags=["ner"],
     )
     async def ner(request: NerRequest) -> NerResult | NerBatchResult:
-        """The entities of `text`, or of each of `texts`; the texts of concurrent requests are tagged together."""
+        """The entities of `text`, or of each of `texts`, scored at least `min_score`; the texts of concurrent
+        requests are tagged together."""
         texts = [request.text] if request.text is not None else (request.texts or [])
         if len(texts) > settings.max_texts:
             raise HTTPException(413, f"{len(texts)} texts in one request; the limit is {settings.max_texts}")
         found = await batcher.predict(texts)
         if request.text is not None:
-            return _result(found[0])
-        return NerBatchResult(results=[_result(entities) for entities in found])
+            return _result(found[0], request.min_score)
+        return NerBatchResult(results=[_result(entities, request.min_score) for entities in found])
 
     @app.get("/v1/model", response_model=ModelInfo, tags=["model"])
     async def model() -> ModelInfo:

@@ -39,6 +39,9 @@ class NerRequest(BaseModel):
     texts: list[StrictStr] | None = Field(
         None, description="several texts, at most the server's max_texts; the answer is {'results': [...]}"
     )
+    min_score: float = Field(
+        0.0, ge=0.0, le=1.0, description="leave out the entities whose score is below this (0: every entity)"
+    )
 
     @field_validator("text")
     @classmethod
@@ -58,7 +61,8 @@ class NerRequest(BaseModel):
 
 
 class EntityOut(BaseModel):
-    """An entity: characters [start, end) of the text, its type, and the mean probability of its words."""
+    """An entity: characters [start, end) of the text, its type, and its score: the model's probability that
+    exactly this span, with this type, is an entity (calibrated where the model is), rounded to 4 digits."""
 
     start: int
     end: int
@@ -106,6 +110,11 @@ class ModelInfo(BaseModel):
     scores: dict[str, Any] = Field(
         description="valid/test: overall precision, recall, f1 from eval/<split>/metrics.json; best_valid_f1 "
         "from metrics.jsonl; export: the export manifest (quantization and the parity check's figures)"
+    )
+    calibration: dict[str, Any] | None = Field(
+        None,
+        description="the temperature applied to the entity scores (calibration.json: temperature, per_type, "
+        "fitted_on, n, ece_before, ece_after); null: none was fitted, scores are at T = 1",
     )
     limits: Limits
 

@@ -13,6 +13,7 @@ from bertner.evaluation.confusion import ConfusionMatrix, entity_confusion, toke
 from bertner.evaluation.errors import ERROR_CATEGORIES, ErrorAnalysis, ErrorExample, analyse_errors, error_examples
 from bertner.evaluation.metrics import Scores, score
 from bertner.evaluation.predictions import PredictionSet, entity_types, type_coverage
+from bertner.evaluation.report.calibration import EntityScores, calibration_section
 from bertner.evaluation.report.document import (
     Block,
     Heading,
@@ -210,8 +211,9 @@ def report_contents(
     bootstrap: BootstrapSettings,
     model_types: Collection[str] | None,
     loss: float | None,
+    entity_scores: EntityScores | None = None,
 ) -> dict[str, bytes]:
-    """Every file of the report, by name."""
+    """Every file of the report, by name; a calibration section where `entity_scores` are given."""
     plots = _plots_available()
 
     gold, predicted, sentences = pred.gold, pred.predicted, pred.sentences
@@ -237,6 +239,10 @@ def report_contents(
         }
     blocks: list[Block] = [Heading("Evaluation report", 1), Paragraph(f"Predictions: {sentences[0].source or '—'}")]
     blocks += _summary_blocks(metrics, interval) + _per_type_blocks(scores)
+    if entity_scores is not None:
+        metrics["calibration"], section, pictures = calibration_section(gold, predicted, entity_scores, plots)
+        blocks += section
+        images.update(pictures)
     blocks += _error_blocks(analysis) + _matrix_blocks(entities)
     training = _training_plot(run_dir) if plots else None
     if training is not None:

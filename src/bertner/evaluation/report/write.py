@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertner.evaluation.predictions import PredictionSet
+from bertner.evaluation.report.calibration import EntityScores
 from bertner.evaluation.report.content import BootstrapSettings, report_contents
 from bertner.layout import SPLIT_METRICS
 
@@ -76,6 +77,7 @@ def write_report(
     model_types: Collection[str] | None = None,
     loss: float | None = None,
     extra_files: Mapping[str, bytes] | None = None,
+    entity_scores: EntityScores | None = None,
 ) -> ReportFiles:
     """Write the full error-analysis report of ``pred`` into ``output_dir`` (created if needed).
 
@@ -89,6 +91,7 @@ def write_report(
             it cannot predict; by default, the types it did predict.
         loss: the model's loss on this data, recorded in metrics.json when given.
         extra_files: more files (name -> content) staged and renamed with the report, before metrics.json.
+        entity_scores: the predicted entities' probabilities; with them the report has a calibration section.
 
     Raises:
         ValueError: for an empty prediction set or a malformed tag.
@@ -97,7 +100,13 @@ def write_report(
         raise ValueError("cannot report on an empty prediction set")
     output = Path(output_dir)
     files = report_contents(
-        pred, Path(run_dir) if run_dir else None, examples, bootstrap or BootstrapSettings(), model_types, loss
+        pred,
+        Path(run_dir) if run_dir else None,
+        examples,
+        bootstrap or BootstrapSettings(),
+        model_types,
+        loss,
+        entity_scores,
     )
     _write_all(output, {**(extra_files or {}), **files})
     logger.info("wrote the report (%d files) to %s", len(files), output)

@@ -8,7 +8,9 @@ An ensemble folder holds `ensemble.json` (layout.py), written by `bertner ensemb
 
 A member's `path` is an absolute folder or an HF hub id when the members are referenced (`copied` false), and
 relative to the ensemble folder when they were copied; `source` is where it was when the ensemble was made.
-Members load as they do alone (`load_inference_model`), each with its own tokenizer and settings.
+Members load as they do alone (`load_inference_model`), each with its own tokenizer and settings. The folder's
+own `calibration.json` (layout.CALIBRATION_FILE, from `bertner calibrate`) calibrates the ensemble's entity
+probabilities; the members' own calibrations are not used, since the ensemble's combined scores differ.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bertner.decoding.temperature import read_calibration
 from bertner.files import read_json
 from bertner.inference.ensemble.model import EnsembleModel
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.load import load_inference_model
 from bertner.inference.tagging import TaggingModel
 from bertner.labels import Scheme
-from bertner.layout import ENSEMBLE_MANIFEST
+from bertner.layout import CALIBRATION_FILE, ENSEMBLE_MANIFEST
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +127,9 @@ def load_ensemble(folder: Path, backend: str = "auto", threads: int | None = Non
         except (ValueError, OSError) as error:
             raise ValueError(f"{where}: {error}") from error
     labels = ModelLabels(manifest.labels, Scheme(manifest.scheme))
+    calibration = read_calibration(folder / CALIBRATION_FILE)
     try:
-        ensemble = EnsembleModel.of(members, str(folder), labels)
+        ensemble = EnsembleModel.of(members, str(folder), labels, calibration)
     except ValueError as error:
         raise ValueError(f"{manifest_path}: {error}") from error
     logger.info("ensemble %s: %s members (%s), %s labels", folder, len(members), ensemble.backend, len(labels.tags))

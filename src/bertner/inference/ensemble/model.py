@@ -7,15 +7,17 @@ so members need not share an encoder or a tokenizer. Their scores are put in the
 combined word by word:
 
 - No member has a CRF: the mean of the members' softmax distributions (each word's label probabilities).
-  The ensemble's scores are the log of that mean, so the shared decoder (decoding/words.py) takes its argmax and
-  reports the mean probability of the chosen label.
+  The ensemble's scores are the log of that mean, so the shared decoder (decoding/words.py) takes its argmax.
 - Some member has a CRF: the mean of the members' per-word scores (emissions), decoded by Viterbi with a CRF
   whose start, end and transition scores are the mean of the members' (a member without a CRF counts as one
   with all-zero transition scores, its path score being the sum of its word scores, which its own argmax
   maximises). A path's ensemble score is then the mean of the members' path scores, and Viterbi finds the
-  best path the members' CRFs all allow (IOB2 for bertner's). The probability reported is the softmax of the
-  mean emissions at the chosen tag, as for one CRF model. Adding a constant to all of a word's scores moves
-  neither the best path nor the softmax, so a member's logits and its log-probabilities mix the same.
+  best path the members' CRFs all allow (IOB2 for bertner's). Adding a constant to all of a word's scores moves
+  neither the best path nor the chain's probabilities, so a member's logits and its log-probabilities mix the same.
+
+An entity's probability is read from these combined scores as from one model's (decoding/entities.py: the
+product formula on the mean distributions, or the constrained forward-backward of the mean chain), with the
+ensemble folder's own calibration (`calibration`), fitted on the combined scores by `bertner calibrate`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 
 from bertner.config import Config
 from bertner.decoding.chain import mean_chain
+from bertner.decoding.temperature import Calibration
 from bertner.decoding.words import WordScores
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.model import InferenceModel
@@ -50,9 +53,17 @@ class EnsembleModel:
     config: Config
     path: str
     kind: str = ENSEMBLE_KIND
+    calibration: Calibration | None = None
+    """The ensemble folder's own temperature, fitted on its combined scores (members' own are not used)."""
 
     @classmethod
-    def of(cls, members: Sequence[InferenceModel], path: str, labels: ModelLabels | None = None) -> EnsembleModel:
+    def of(
+        cls,
+        members: Sequence[InferenceModel],
+        path: str,
+        labels: ModelLabels | None = None,
+        calibration: Calibration | None = None,
+    ) -> EnsembleModel:
         """An ensemble of `members`, whose labels must all be `labels` (default: the first member's) in any order.
 
         Raises ValueError naming the first member whose label set or scheme differs.
@@ -65,7 +76,7 @@ class EnsembleModel:
         first = members[0].config
         encoders = " + ".join(member.config.model.encoder for member in members)
         config = dataclasses.replace(first, model=dataclasses.replace(first.model, encoder=encoders))
-        return cls(tuple(members), labels, config, path)
+        return cls(tuple(members), labels, config, path, calibration=calibration)
 
     @property
     def types(self) -> tuple[str, ...]:

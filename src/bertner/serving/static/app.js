@@ -1,4 +1,5 @@
 // bertner's page: send the text to POST /v1/ner, show the entities highlighted in it and in a table.
+// The minimum-score slider hides the entities scored below it, without asking the server again.
 // User text only ever reaches the page through textContent and text nodes, never through innerHTML.
 "use strict";
 
@@ -7,6 +8,8 @@
 const PALETTE = ["#8ecae6", "#ffb703", "#95d5b2", "#f4a3a8", "#cdb4db", "#f9dc5c", "#a3c4f3", "#f6bd60"];
 const colours = new Map();
 let modelDescribed = Promise.resolve();
+// The last answer, every entity of it: the slider filters these.
+let shown = null;
 
 function colourOf(type) {
   if (!colours.has(type)) {
@@ -48,6 +51,28 @@ function scoreNotes(scores) {
   return notes;
 }
 
+// How the entity scores are calibrated (GET /v1/model's calibration), in a few words.
+function calibrationNote(calibration) {
+  if (!calibration || typeof calibration.temperature !== "number") return "scores not calibrated";
+  const perType = Object.entries(calibration.per_type || {}).map(([type, t]) => `${type} ${t.toPrecision(3)}`);
+  return `scores calibrated, T = ${calibration.temperature.toPrecision(3)}${perType.length ? ` (${perType.join(", ")})` : ""}`;
+}
+
+function minScore() {
+  return Number(document.getElementById("min-score").value);
+}
+
+// Render the last answer's entities scored at least the slider's value, and say how many are hidden.
+function showEntities() {
+  if (shown === null) return;
+  const threshold = minScore();
+  const kept = shown.entities.filter((entity) => entity.score >= threshold);
+  render(shown.text, kept);
+  const hidden = shown.entities.length - kept.length;
+  const count = kept.length === 1 ? "1 entity" : `${kept.length} entities`;
+  setStatus("done", hidden ? `${count} (${hidden} below ${threshold.toFixed(2)} hidden)` : count);
+}
+
 async function describeModel() {
   const description = document.getElementById("model");
   try {
@@ -60,7 +85,8 @@ async function describeModel() {
       item.append(swatch(type), document.createTextNode(type));
       legend.append(item);
     }
-    description.textContent = `${model.name} (${[model.encoder, `${model.kind} on ${model.backend}`, ...scoreNotes(model.scores)].join(", ")})`;
+    const notes = [model.encoder, `${model.kind} on ${model.backend}`, ...scoreNotes(model.scores)];
+    description.textContent = `${model.name} (${[...notes, calibrationNote(model.calibration)].join(", ")})`;
   } catch (error) {
     description.textContent = `The model's description did not load: ${error}`;
   }
@@ -126,9 +152,8 @@ async function findEntities() {
       setStatus("error", `Error: ${describeError(response.status, body)}`);
       return;
     }
-    render(text, body.entities);
-    const count = body.entities.length;
-    setStatus("done", count === 1 ? "1 entity" : `${count} entities`);
+    shown = { text, entities: body.entities };
+    showEntities();
   } catch (error) {
     setStatus("error", `Error: ${error}`);
   } finally {
@@ -140,6 +165,10 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("tag").addEventListener("click", findEntities);
   document.getElementById("text").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) findEntities();
+  });
+  document.getElementById("min-score").addEventListener("input", (event) => {
+    document.getElementById("min-score-value").textContent = Number(event.target.value).toFixed(2);
+    showEntities();
   });
   modelDescribed = describeModel();
 });

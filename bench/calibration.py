@@ -1,0 +1,83 @@
+"""Entity scores as probabilities (issue 23): the shipped calibration, fitted on valid, measured on test.
+
+    python bench/calibration.py --model runs/minilm-default-seed42 --data /work/shared/data/conll2003 \\
+        [--per-type auto|yes|no] [--backend auto|torch|onnx] [--png reliability.png]
+
+`--model` is a run, an export or an ensemble folder. The temperature is fitted on the valid split exactly as
+`bertner train` and `bertner calibrate` fit it (inference/calibrate.py; nothing is written into the model's
+folder), and the test split's predicted entities are scored at T = 1 and with it. Prints one JSON object: the
+calibration, and for each of `t1` and `calibrated` the 15-bin entity ECE on test, how many test entities score
+>= 0.9 and the precision among them. The entities are the same in both: a temperature never changes the tags.
+(bench/calibration_ece.py compares these with the score bertner gave before issue 23.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import subprocess
+import time
+from datetime import date
+from pathlib import Path
+
+from bertner.data.corpus import find_split, read_file
+from bertner.evaluation.report.calibration import EntityScores, calibration_section
+from bertner.inference.calibrate import fit_model
+from bertner.inference.ensemble.folder import load_tagging_model
+from bertner.inference.evaluate import evaluate_sentences
+
+
+def _cpu_flags() -> str:
+    try:
+        flags = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return " ".join(flag for flag in ("avx512_bf16", "avx2") if flag in flags) or "neither"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a run, export or ensemble folder")
+    parser.add_argument("--data", required=True, type=Path, help="a folder with valid and test splits")
+    parser.add_argument("--per-type", default="auto", choices=("auto", "yes", "no"))
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--png", type=Path, help="write the test split's reliability diagrams here")
+    args = parser.parse_args()
+
+    model = load_tagging_model(args.model, args.backend)
+    model = dataclasses.replace(model, calibration=None)  # measured from T = 1, whatever the folder holds
+    valid, _ = read_file(find_split(args.data, "valid"), model.config.data)
+    test, _ = read_file(find_split(args.data, "test"), model.config.data)
+    started = time.monotonic()
+    fitted = fit_model(model, valid, "valid", args.per_type, args.batch_size)
+    fit_seconds = time.monotonic() - started
+    calibrated = dataclasses.replace(model, calibration=fitted.calibration)
+    evaluation = evaluate_sentences(calibrated, test, args.batch_size)
+    scores = evaluation.entity_scores
+    assert scores is not None
+    if scores.calibrated is None:  # an identity calibration: T = 1 both times
+        scores = EntityScores(raw=scores.raw, calibrated=scores.raw, calibration=fitted.calibration.describe())
+    gold = [s.tags for s in test]
+    metrics, _, images = calibration_section(gold, evaluation.predicted, scores, plots=args.png is not None)
+    result = {
+        "model": args.model,
+        "backend": model.backend,
+        "calibration": fitted.calibration.to_dict(),
+        "per_type_evidence": None if fitted.evidence is None else dataclasses.asdict(fitted.evidence),
+        "fit_seconds": round(fit_seconds, 1),
+        "test_f1": evaluation.scores.overall.f1,
+        "test_entities": metrics["entities"],
+        "t1": metrics["before"],
+        "calibrated": metrics["after"],
+        "machine": {"date": date.today().isoformat(), "cpu": platform.processor(), "flags": _cpu_flags()},
+    }
+    print(json.dumps(result, indent=2))
+    if args.png is not None:
+        args.png.write_bytes(next(iter(images.values())))
+
+
+if __name__ == "__main__":
+    main()
