@@ -19,7 +19,8 @@ from bertner.cli.options import (
     probability,
     report_options,
 )
-from bertner.config import AUGMENT_METHODS, LOSS_NORMALIZATIONS, load_config
+from bertner.config import AUGMENT_METHODS, LOSS_NORMALIZATIONS
+from bertner.config_files import load_config
 
 if TYPE_CHECKING:
     from bertner.data.corpus import Corpus

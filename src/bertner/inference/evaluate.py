@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bertner.data.conll import Sentence, format_predictions
 from bertner.decoding.entities import score_entities
@@ -18,7 +19,10 @@ from bertner.evaluation.report.calibration import EntityScores
 from bertner.evaluation.report.write import BootstrapSettings, ReportFiles, write_report
 from bertner.inference.model import InferenceModel
 from bertner.inference.tagging import TaggingModel, tag_scores
-from bertner.model.build import LoadedModel
+
+if TYPE_CHECKING:
+    # model/build.py imports torch and transformers' model classes; an export is evaluated without them.
+    from bertner.model.build import LoadedModel
 
 PREDICTIONS_FILE = "predictions.conll"
 
@@ -43,8 +47,8 @@ def evaluate_sentences(
 ) -> Evaluation:
     """Predict and score. Gold types the model cannot predict are not an error here: the report lists them.
     `word_scores`: the model's scores of these sentences when they are at hand (not scored again)."""
-    if isinstance(model, LoadedModel):
-        model = InferenceModel.from_loaded(model)
+    if hasattr(model, "tagger"):  # a LoadedModel: a run in memory, scored with PyTorch
+        model = InferenceModel.from_loaded(model)  # type: ignore[arg-type]
     gold = [s.tags for s in sentences]
     if word_scores is None:
         word_scores = model.word_scores(

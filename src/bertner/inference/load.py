@@ -15,20 +15,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import torch
 
 from bertner.config import Config, DataConfig, ModelConfig
 from bertner.decoding.temperature import read_calibration
+from bertner.errors import MissingExtraError
 from bertner.inference.hf_labels import read_model_labels
 from bertner.inference.model import HFScorer, InferenceModel
 from bertner.layout import CALIBRATION_FILE, ENSEMBLE_MANIFEST, EXPORT_MANIFEST, HF_CONFIG, LABELS_FILENAME
-from bertner.model.tokenizer import load_tokenizer
-
-if TYPE_CHECKING:
-    # model/build.py imports transformers' model classes (~130 MB); an export is served without them.
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +30,8 @@ BACKENDS = ("auto", "torch", "onnx")
 
 def _load_hf(name: str) -> InferenceModel:
     from transformers import AutoConfig, AutoModelForTokenClassification
+
+    from bertner.model.tokenizer import load_tokenizer
 
     try:
         hf_config = AutoConfig.from_pretrained(name, trust_remote_code=False)
@@ -63,10 +58,8 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be at least 1, not {threads}")
-        torch.set_num_threads(threads)
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
     folder = Path(path)
     if (folder / ENSEMBLE_MANIFEST).is_file():
         raise ValueError(
@@ -78,7 +71,9 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
             raise ValueError(f"{folder}: an ONNX export runs on onnxruntime only; use --backend onnx or auto")
         from bertner.inference.onnx.runtime import load_export
 
+        # onnxruntime alone: neither torch nor transformers is imported for an export
         return _calibrated(load_export(folder, threads), folder)
+    _torch_threads(threads)
     if (folder / LABELS_FILENAME).is_file():
         from bertner.model.store import load_model
 
@@ -99,3 +94,16 @@ def _calibrated(model: InferenceModel, folder: Path) -> InferenceModel:
         return model
     logger.info("%s: entity scores calibrated with %s", folder, calibration.describe())
     return dataclasses.replace(model, calibration=calibration)
+
+
+def _torch_threads(threads: int | None) -> None:
+    """PyTorch's intra-op threads, before a PyTorch model loads; a missing torch names the extra to install."""
+    try:
+        import torch
+    except ImportError as error:
+        raise MissingExtraError(
+            f"a run folder or an HF model runs on PyTorch: pip install 'bertner[train]' ({error}); an export "
+            "(bertner export) runs without it"
+        ) from error
+    if threads is not None:
+        torch.set_num_threads(threads)

@@ -1,7 +1,8 @@
 """A loaded model behind one interface, whatever it was saved as: `InferenceModel`, and the scorer of an HF model.
 
 Loading (inference/load.py) builds one from a run folder, an ONNX export (inference/onnx/runtime.py) or an
-HF token-classification model."""
+HF token-classification model. Nothing here imports torch until a PyTorch model is scored: an export is
+tagged without it."""
 
 from __future__ import annotations
 
@@ -9,17 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from bertner.config import Config
 from bertner.data.encoding import EncodingPlan, encode
+from bertner.decoding.windows import WindowScorer, score_windows
 from bertner.decoding.temperature import Calibration
 from bertner.decoding.words import WordScores
 from bertner.inference.hf_labels import ModelLabels
 from bertner.labels import LabelSet, Scheme
-from bertner.model.crf import CRF
-from bertner.model.decode import TaggerScorer, WindowScorer, score_words
-from bertner.model.precision import resolve_bf16
 
 if TYPE_CHECKING:
     # model/build.py imports transformers' model classes (~130 MB); an export is served without them.
@@ -64,11 +63,14 @@ class InferenceModel:
         plan = EncodingPlan.for_config(self.config.data, self.tokenizer, self.label_set)
         windows = encode(plan, words, documents=documents)
         counts = [len(w) for w in words]
-        return score_words(self.scorer, windows, counts, self.tokenizer.pad_token_id, batch_size, progress)
+        return score_windows(self.scorer, windows, counts, self.tokenizer.pad_token_id, batch_size, progress)
 
     @classmethod
     def from_loaded(cls, model: LoadedModel, path: str = "") -> InferenceModel:
         """A trained (or training) bertner model, scored with PyTorch."""
+        from bertner.model.decode import TaggerScorer
+        from bertner.model.precision import resolve_bf16
+
         return cls(
             TaggerScorer(model.tagger, resolve_bf16(model.config.train.bf16)),
             model.tokenizer,
@@ -91,10 +93,13 @@ class HFScorer:
         return int(self.model.config.num_labels)
 
     @property
-    def crf(self) -> CRF | None:
+    def crf(self) -> None:
         return None
 
-    @torch.inference_mode()
-    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        output = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        return output.logits.float().cpu()
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """(batch, seq_len, num_labels) float32 logits of a batch from `pad_windows`."""
+        import torch  # only an HF model, loaded with torch, is scored here
+
+        with torch.inference_mode():
+            inputs = {name: torch.from_numpy(np.asarray(batch[name])) for name in ("input_ids", "attention_mask")}
+            return self.model(**inputs).logits.float().cpu().numpy()

@@ -24,14 +24,14 @@ from typing import Any
 
 import torch
 
-from bertner.config import save_config
+from bertner.config_files import save_config
 from bertner.data.conll import Sentence
 from bertner.decoding.temperature import write_calibration
 from bertner.files import replace_folder
 from bertner.inference.evaluate import evaluate_sentences
 from bertner.inference.model import InferenceModel
 from bertner.inference.onnx.graph import INT8_SETTINGS, OPSET, GraphInfo, crf_copy, write_graph
-from bertner.inference.onnx.runtime import FORMAT_VERSION, OnnxScorer, crf_to_dict, import_onnxruntime
+from bertner.inference.onnx.runtime import FORMAT_VERSION, OnnxScorer, import_onnxruntime
 from bertner.layout import CALIBRATION_FILE, CRF_FILE, EXPORT_MANIFEST, LABELS_FILENAME, ONNX_MODEL
 
 logger = logging.getLogger(__name__)
@@ -114,8 +114,9 @@ def _write_folder(model: InferenceModel, staging: Path, report: ExportReport) ->
     model.tokenizer.save_pretrained(staging)
     (staging / LABELS_FILENAME).write_text(json.dumps(list(model.labels.tags)) + "\n", encoding="utf-8")
     save_config(model.config, staging)
-    if model.scorer.crf is not None:
-        (staging / CRF_FILE).write_text(json.dumps(crf_to_dict(model.scorer.crf)) + "\n", encoding="utf-8")
+    chain = crf_copy(model.scorer.crf)
+    if chain is not None:
+        (staging / CRF_FILE).write_text(json.dumps(chain.to_dict()) + "\n", encoding="utf-8")
     if model.calibration is not None:  # the run's temperature, fitted on its PyTorch scores (bertner calibrate refits)
         write_calibration(staging / CALIBRATION_FILE, model.calibration)
     manifest = json.dumps(_manifest(model, report), indent=2) + "\n"
