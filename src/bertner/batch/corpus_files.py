@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertner.data.textinput import FORMATS
+from bertner.errors import UserError
 
 OUTPUT_SUFFIX = ".jsonl"
 
@@ -57,7 +58,7 @@ def _matches(pattern: str) -> tuple[Path, list[Path]]:
     elif path.is_file():
         root, files = path.parent, [path]
     else:
-        raise ValueError(f"{pattern}: no such file or folder")
+        raise UserError(f"{pattern}: no such file or folder")
     return _absolute(root), sorted(_absolute(p) for p in files)
 
 
@@ -74,23 +75,23 @@ def corpus_files(pattern: str, output_dir: Path, format: str = "auto") -> list[C
     """The files `pattern` (a folder, a glob or a file) names, each with its output file under `output_dir`.
 
     Files already under `output_dir` are outputs of an earlier run, not inputs, and are left out.
-    Raises ValueError when nothing matches, when the output folder is the input folder or holds it, or when
+    Raises UserError when nothing matches, when the output folder is the input folder or holds it, or when
     two inputs would share an output file (`a.txt` and `a.jsonl`).
     """
     root, files = _matches(pattern)
     output_dir = _absolute(output_dir)
     if root == output_dir or output_dir in root.parents:
-        raise ValueError(f"{output_dir}: the output folder must not hold the input {pattern}; choose another")
+        raise UserError(f"{output_dir}: the output folder must not hold the input {pattern}; choose another")
     found: dict[Path, CorpusFile] = {}
     for source in files:
         if output_dir in source.parents:
             continue
         output = (output_dir / source.relative_to(root)).with_suffix(OUTPUT_SUFFIX)
         if output in found:
-            raise ValueError(f"{found[output].source} and {source} would both be tagged into {output}; rename one")
+            raise UserError(f"{found[output].source} and {source} would both be tagged into {output}; rename one")
         found[output] = CorpusFile(source, output, input_format(source, format))
     if not found:
-        raise ValueError(f"{pattern}: matches no files")
+        raise UserError(f"{pattern}: matches no files")
     return list(found.values())
 
 

@@ -38,6 +38,7 @@ from typing import Any
 from bertner.batch.corpus_files import CorpusFile
 from bertner.batch.tagged_lines import tag_records
 from bertner.data.textinput import read_records
+from bertner.errors import MissingExtraError
 from bertner.files import write_text_atomic
 from bertner.inference.predictor import Predictor
 
@@ -50,7 +51,7 @@ def import_ray() -> Any:
         import ray
         import ray.data
     except ImportError as error:
-        raise ImportError("the Ray engine needs Ray Data: pip install 'bertner[ray]'") from error
+        raise MissingExtraError("the Ray engine needs Ray Data: pip install 'bertner[ray]'") from error
     return ray
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bertner.cli.options import non_negative_int, positive_int
+from bertner.errors import UserError
 
 
 def add_parser(commands: Any) -> None:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.plot}")
     if args.significance:
         if len(args.runs) != 2:
-            raise ValueError(f"--significance compares exactly two runs, got {len(args.runs)}")
+            raise UserError(f"--significance compares exactly two runs, got {len(args.runs)}")
         a, b = (read_predictions(run / "eval" / args.split / "predictions.conll") for run in args.runs)
         test = paired_significance(a, b, args.samples, args.seed)
         print(

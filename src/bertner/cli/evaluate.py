@@ -16,6 +16,7 @@ from bertner.cli.options import (
     print_scores,
     report_options,
 )
+from bertner.errors import UserError
 
 logger = logging.getLogger("bertner")
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         logger.warning("gold types the model cannot predict (all counted as missed): %s", ", ".join(gold_only))
     local = Path(args.model) if Path(args.model).is_dir() else None
     if args.output is None and local is None:
-        raise ValueError(f"{args.model} is not a local folder: say where the report goes with --output")
+        raise UserError(f"{args.model} is not a local folder: say where the report goes with --output")
     output = args.output or Path(args.model) / "eval" / (args.data.stem if args.data.is_file() else args.split)
     extra = {}
     if report is not None:  # what reading the export changed or dropped, beside the scores it gave

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bertner.cli.options import positive_int
+from bertner.errors import UserError
 
 
 def add_parser(commands: Any) -> None:
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from bertner.inference.onnx.export import export_onnx
 
     if args.check is None and args.data is None:
-        raise ValueError("the parity check needs labelled sentences: --data FOLDER (its valid split) or --check FILE")
+        raise UserError("the parity check needs labelled sentences: --data FOLDER (its valid split) or --check FILE")
     check = args.check if args.check is not None else args.data
     check = find_split(check, "valid") if check.is_dir() else check
     model = load_inference_model(args.model, backend="torch")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bertner.cli.options import add_backend_options, output_file, positive_int, unit_interval
+from bertner.errors import UserError
 
 
 def add_parser(commands: Any) -> None:
@@ -121,7 +122,7 @@ def _records(args: argparse.Namespace) -> Iterator[Any]:
     try:
         stream = args.input.open("rb")
     except OSError as error:
-        raise ValueError(f"{args.input}: cannot read: {error.strerror}") from error
+        raise UserError(f"{args.input}: cannot read: {error.strerror}") from error
     with stream:
         yield from read_records(stream, str(args.input), "jsonl" if jsonl else "text")
 
@@ -136,16 +137,14 @@ def _check_engine_options(args: argparse.Namespace) -> None:
     if args.engine == "local":
         given = [flag for flag, value in (("--actors", args.actors), ("--address", args.address)) if value]
         if given:
-            raise ValueError(f"{' and '.join(given)} go with --engine ray")
+            raise UserError(f"{' and '.join(given)} go with --engine ray")
         return
     if args.to != "jsonl":
-        from bertner.errors import UserError
-
         raise UserError(f"--to {args.to} goes with --engine local; the Ray engine writes predict's JSON lines")
     if args.input is None or args.output is None:
-        raise ValueError("--engine ray needs --input (a folder, glob or file) and --output (a folder)")
+        raise UserError("--engine ray needs --input (a folder, glob or file) and --output (a folder)")
     if args.output.is_file():
-        raise ValueError(f"{args.output}: --engine ray writes a folder of files, and this is a file")
+        raise UserError(f"{args.output}: --engine ray writes a folder of files, and this is a file")
 
 
 def _run_ray(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bertner.cli.options import non_negative_int, positive_float, positive_int
+from bertner.errors import MissingExtraError
 
 _PRUNERS = ("median", "hyperband", "none")  # search/run.py PRUNERS; not imported, to keep optuna lazy
 
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as error:
         if error.name != "optuna":
             raise
-        raise ImportError("bertner search needs optuna: pip install 'bertner[search]'") from error
+        raise MissingExtraError("bertner search needs optuna: pip install 'bertner[search]'") from error
     from bertner.search.space import load_space
 
     budget = {"train.epochs": args.epochs, "data.limit_train": args.limit_train, "data.limit_eval": args.limit_eval}

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from bertner.errors import UserError
+
 # The score of a forbidden move, for this chain and the torch CRF (model/crf.py) alike: a large finite number
 # rather than -inf, so that exp() of it is exactly 0 and no arithmetic on it gives NaN (nor NaN gradients).
 IMPOSSIBLE = -10000.0
@@ -139,9 +141,9 @@ class LinearChain:
                 allowed_start=allowed_start,
             )
         except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"{where}: not a CRF description: {error}") from error
+            raise UserError(f"{where}: not a CRF description: {error}") from error
         if chain.num_tags != num_tags:
-            raise ValueError(f"{where}: not a CRF description: num_tags {num_tags}, scores of {chain.num_tags} tags")
+            raise UserError(f"{where}: not a CRF description: num_tags {num_tags}, scores of {chain.num_tags} tags")
         return chain
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bertner.errors import UserError
 from bertner.evaluation.significance import MeanStd, mean_std
 from bertner.experiments.spec import Experiment, PlannedRun, describe
 from bertner.layout import EVAL_DIR, RUN_RECORD, SPLIT_METRICS
@@ -147,9 +148,11 @@ def _json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON: {error.msg}") from error
+        raise UserError(f"{path}: not valid JSON: {error.msg}") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: cannot read: {error}") from error
     if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+        raise UserError(f"{path}: expected a JSON object")
     return value
 
 

@@ -26,16 +26,16 @@ from typing import Any
 import torch
 
 from bertner.config import DataConfig
-from bertner.config_files import read_saved_config
 from bertner.data.corpus import Corpus, load_corpus
+from bertner.errors import UserError
 from bertner.experiments.results import EVAL_DIR, ExperimentResults, collect_results
 from bertner.experiments.spec import Experiment, PlannedRun
 from bertner.experiments.write import write_results
 from bertner.files import write_text_atomic
 from bertner.inference.evaluate import evaluate_sentences, write_evaluation
 from bertner.layout import CHECKPOINTS_DIR, CONFIG_FILENAME, RUN_RECORD, SPLIT_METRICS
-from bertner.model.precision import with_bf16_decided
 from bertner.model.store import load_model
+from bertner.training.resume import changes_from_record
 from bertner.training.trainer import train_model
 
 logger = logging.getLogger(__name__)
@@ -65,12 +65,16 @@ def is_finished(run: PlannedRun, splits: tuple[str, ...]) -> bool:
 
 
 def check_saved_config(run: PlannedRun) -> None:
-    """Refuse a run folder that was started with another config (the experiment file changed since); a run records
-    `train.bf16 = "auto"` as the decision it made, the one this machine makes."""
-    if (run.run_dir / CONFIG_FILENAME).is_file() and read_saved_config(run.run_dir) != with_bf16_decided(run.config):
-        raise ValueError(
+    """Refuse a run folder that was started with another config (the experiment file changed since), naming each
+    changed setting: the comparison `train --resume` makes (training/resume.py)."""
+    if not (run.run_dir / CONFIG_FILENAME).is_file():
+        return
+    changes = changes_from_record(run.run_dir, run.config)
+    if changes:
+        raise UserError(
             f"{run.run_dir}: this run was started with another config than the experiment now gives "
-            f"{run.variant!r} seed {run.seed}; delete the folder to rerun it, or choose another output"
+            f"{run.variant!r} seed {run.seed} ({'; '.join(str(change) for change in changes)}); delete the folder "
+            "to rerun it, or choose another output"
         )
 
 

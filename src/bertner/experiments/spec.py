@@ -45,6 +45,7 @@ from typing import Any
 
 from bertner.config import Config
 from bertner.config_files import config_from_dict, read_toml
+from bertner.errors import UserError
 
 EXPERIMENT_KEYS = ("data", "output", "seeds", "num_seeds", "evaluate_test")
 BASE_VARIANT = "base"
@@ -109,7 +110,7 @@ def _flatten(table: Mapping[str, Any], where: str, prefix: str = "") -> dict[str
             continue
         name = f"{prefix}{key}"
         if name.count(".") != 1:
-            raise ValueError(f"{where}: {name!r} is not a setting; expected section.key, e.g. model.head")
+            raise UserError(f"{where}: {name!r} is not a setting; expected section.key, e.g. model.head")
         flat[name] = value
     return flat
 
@@ -124,17 +125,17 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _config(base: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> Config:
     if "train.seed" in overrides:
-        raise ValueError(f"{where}: train.seed is set by [experiment] seeds or num_seeds, not per variant")
+        raise UserError(f"{where}: train.seed is set by [experiment] seeds or num_seeds, not per variant")
     merged = {section: dict(values) for section, values in base.items()}
     for section, values in _nest(overrides).items():
         merged.setdefault(section, {}).update(values)
     try:
         return config_from_dict(merged, where)
-    except ValueError as error:
+    except UserError as error:
         # validate() names the setting but not the variant it came from.
         if str(error).startswith(where):
             raise
-        raise ValueError(f"{where}: {error}") from error
+        raise UserError(f"{where}: {error}") from error
 
 
 def _format(value: Any) -> str:
@@ -150,11 +151,11 @@ def _grid(raw: Any, where: str) -> list[dict[str, Any]]:
     if raw is None:
         return [{}]
     if not isinstance(raw, Mapping) or not raw:
-        raise ValueError(f"{where}: [grid] must be a table of setting = [values]")
+        raise UserError(f"{where}: [grid] must be a table of setting = [values]")
     grid = _flatten(raw, f"{where} [grid]")
     for name, values in grid.items():
         if not isinstance(values, list) or not values:
-            raise ValueError(f"{where} [grid]: {name} must be a non-empty list of values, not {values!r}")
+            raise UserError(f"{where} [grid]: {name} must be a non-empty list of values, not {values!r}")
     return [dict(zip(grid, combination, strict=True)) for combination in itertools.product(*grid.values())]
 
 
@@ -174,18 +175,18 @@ def _variants(raw: Any, base: Mapping[str, Any], grid: list[dict[str, Any]], whe
             values = dict(table)
             name = values.pop("name", None)
             if not isinstance(name, str):
-                raise ValueError(f"{where}: [[variants]] number {index + 1} needs a name")
+                raise UserError(f"{where}: [[variants]] number {index + 1} needs a name")
             own_seeds = values.pop("seeds", None)
             seeds = None if own_seeds is None else _seed_list(own_seeds, f"{where} variant {name!r}: seeds")
             listed.append((name, _flatten(values, f"{where} variant {name!r}"), seeds))
     else:
-        raise ValueError(f"{where}: variants must be [[variants]] tables, each with a name")
+        raise UserError(f"{where}: variants must be [[variants]] tables, each with a name")
     variants = []
     for name, overrides, seeds in listed:
         for combination in grid:
             full_name = _grid_name(name, combination) if combination else (name or BASE_VARIANT)
             if not _NAME.match(full_name):
-                raise ValueError(
+                raise UserError(
                     f"{where}: variant name {full_name!r} must start with a letter or digit and hold only "
                     "letters, digits and . _ = + , -"
                 )
@@ -195,28 +196,28 @@ def _variants(raw: Any, base: Mapping[str, Any], grid: list[dict[str, Any]], whe
     names = [variant.name for variant in variants]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise ValueError(f"{where}: variant names must be unique; repeated: {', '.join(duplicates)}")
+        raise UserError(f"{where}: variant names must be unique; repeated: {', '.join(duplicates)}")
     return tuple(variants)
 
 
 def _seed_list(seeds: Any, where: str) -> tuple[int, ...]:
     """A non-empty list of distinct integers, as a tuple; `where` names the setting in errors."""
     if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds):
-        raise ValueError(f"{where} must be a non-empty list of integers, not {seeds!r}")
+        raise UserError(f"{where} must be a non-empty list of integers, not {seeds!r}")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"{where} repeat: {seeds}")
+        raise UserError(f"{where} repeat: {seeds}")
     return tuple(seeds)
 
 
 def _seeds(settings: Mapping[str, Any], base_seed: int, where: str) -> tuple[int, ...]:
     seeds, count = settings.get("seeds"), settings.get("num_seeds")
     if seeds is not None and count is not None:
-        raise ValueError(f"{where}: give [experiment] seeds or num_seeds, not both")
+        raise UserError(f"{where}: give [experiment] seeds or num_seeds, not both")
     if seeds is not None:
         return _seed_list(seeds, f"{where}: [experiment] seeds")
     if count is not None:
         if type(count) is not int or count < 1:
-            raise ValueError(f"{where}: [experiment] num_seeds must be a positive integer, not {count!r}")
+            raise UserError(f"{where}: [experiment] num_seeds must be a positive integer, not {count!r}")
         return tuple(range(base_seed, base_seed + count))
     return (base_seed,)
 
@@ -228,21 +229,21 @@ def experiment_from_dict(
     raw = dict(raw)
     settings = raw.pop("experiment", None)
     if not isinstance(settings, Mapping):
-        raise ValueError(f"{where}: an experiment file needs an [experiment] table with data and output")
+        raise UserError(f"{where}: an experiment file needs an [experiment] table with data and output")
     unknown = sorted(set(settings) - set(EXPERIMENT_KEYS))
     if unknown:
-        raise ValueError(f"{where}: unknown [experiment] keys {unknown}; expected some of {list(EXPERIMENT_KEYS)}")
+        raise UserError(f"{where}: unknown [experiment] keys {unknown}; expected some of {list(EXPERIMENT_KEYS)}")
     grid = _grid(raw.pop("grid", None), where)
     variants = _variants(raw.pop("variants", None), raw, grid, where)
     base = config_from_dict(raw, f"{where} (base config)")
     source, target = data or settings.get("data"), output or settings.get("output")
     if not isinstance(source, str) or not source:
-        raise ValueError(f"{where}: [experiment] data must name a CoNLL folder or hf:owner/name")
+        raise UserError(f"{where}: [experiment] data must name a CoNLL folder or hf:owner/name")
     if not isinstance(target, str | Path) or not str(target):
-        raise ValueError(f"{where}: [experiment] output must name a folder for the runs")
+        raise UserError(f"{where}: [experiment] output must name a folder for the runs")
     evaluate_test = settings.get("evaluate_test", True)
     if not isinstance(evaluate_test, bool):
-        raise ValueError(f"{where}: [experiment] evaluate_test must be true or false, not {evaluate_test!r}")
+        raise UserError(f"{where}: [experiment] evaluate_test must be true or false, not {evaluate_test!r}")
     seeds = _seeds(settings, base.train.seed, where)
     return Experiment(source, Path(target), seeds, evaluate_test, variants)
 

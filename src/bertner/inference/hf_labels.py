@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bertner.errors import UserError
 from bertner.labels import OUTSIDE, Scheme
 
 _BILOU = {"U": "S", "L": "E"}
@@ -46,25 +47,25 @@ def _tag(name: str) -> tuple[str, bool]:
 def read_model_labels(id2label: Mapping[int | str, str], where: str) -> ModelLabels:
     """The tags of a model's `id2label` (keys may be strings, as JSON stores them).
 
-    Raises ValueError when the ids are not 0..n-1, when the names are HF's placeholders (`LABEL_0`, ...:
+    Raises UserError when the ids are not 0..n-1, when the names are HF's placeholders (`LABEL_0`, ...:
     the model was saved without label names), or when there is no `O` label.
     """
     try:
         ordered = sorted((int(key), str(name)) for key, name in id2label.items())
     except ValueError as error:
-        raise ValueError(f"{where}: id2label keys must be integers, got {sorted(id2label)}") from error
+        raise UserError(f"{where}: id2label keys must be integers, got {sorted(id2label)}") from error
     if [key for key, _ in ordered] != list(range(len(ordered))) or not ordered:
-        raise ValueError(f"{where}: id2label must map the ids 0..n-1, got {[key for key, _ in ordered]}")
+        raise UserError(f"{where}: id2label must map the ids 0..n-1, got {[key for key, _ in ordered]}")
     names = [name.strip() for _, name in ordered]
     if all(_DEFAULT_NAME.match(name) for name in names):
-        raise ValueError(
+        raise UserError(
             f"{where}: id2label holds only placeholder names ({names[0]}, ...); the model was saved without "
             "its label names, so its predictions cannot be read as entity types"
         )
     read = [_tag(name) for name in names]
     tags = tuple(tag for tag, _ in read)
     if OUTSIDE not in tags:
-        raise ValueError(f"{where}: no outside label ('O') among {names}")
+        raise UserError(f"{where}: no outside label ('O') among {names}")
     if any(tag[0] in "ES" for tag in tags if tag != OUTSIDE):
         scheme = Scheme.BIOES
     elif any(bare for _, bare in read):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bertner.config import Config, DataConfig, ModelConfig
 from bertner.decoding.temperature import read_calibration
-from bertner.errors import MissingExtraError
+from bertner.errors import MissingExtraError, UserError
 from bertner.inference.hf_labels import read_model_labels
 from bertner.inference.model import HFScorer, InferenceModel
 from bertner.layout import CALIBRATION_FILE, ENSEMBLE_MANIFEST, EXPORT_MANIFEST, HF_CONFIG, LABELS_FILENAME
@@ -35,14 +35,18 @@ def _load_hf(name: str) -> InferenceModel:
 
     try:
         hf_config = AutoConfig.from_pretrained(name, trust_remote_code=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(
+    except (OSError, ValueError) as error:  # transformers: no such folder or hub id, or no config a class reads
+        raise UserError(
             f"{name}: not a bertner run folder (no {LABELS_FILENAME}), not an export ({EXPORT_MANIFEST}), "
             f"and no HF model could be loaded from it: {error}"
         ) from error
     labels = read_model_labels(getattr(hf_config, "id2label", None) or {}, f"{name}/{HF_CONFIG}")
     # Weights only from safetensors: a pickled .bin could run code as it loads.
-    model = AutoModelForTokenClassification.from_pretrained(name, use_safetensors=True, trust_remote_code=False).eval()
+    try:
+        model = AutoModelForTokenClassification.from_pretrained(name, use_safetensors=True, trust_remote_code=False)
+    except (OSError, ValueError) as error:  # transformers: no safetensors weights, or a class it cannot build
+        raise UserError(f"{name}: cannot load the model's weights (safetensors only): {error}") from error
+    model.eval()
     # An HF model was trained on sentences alone, with no word-shape features or CRF of bertner's.
     config = Config(data=DataConfig(context=0), model=ModelConfig(encoder=name, case_features=False, crf=False))
     logger.info("HF token-classification model %s: %s labels, read as %s", name, len(labels.tags), labels.scheme.value)
@@ -62,13 +66,13 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
         raise ValueError(f"threads must be at least 1, not {threads}")
     folder = Path(path)
     if (folder / ENSEMBLE_MANIFEST).is_file():
-        raise ValueError(
+        raise UserError(
             f"{folder}: an ensemble folder ({ENSEMBLE_MANIFEST}), not one model, so it cannot be exported; export "
             "each member and make an ensemble of the exports (bertner ensemble EXPORT1 EXPORT2 ... --output DIR)"
         )
     if (folder / EXPORT_MANIFEST).is_file():
         if backend == "torch":
-            raise ValueError(f"{folder}: an ONNX export runs on onnxruntime only; use --backend onnx or auto")
+            raise UserError(f"{folder}: an ONNX export runs on onnxruntime only; use --backend onnx or auto")
         from bertner.inference.onnx.runtime import load_export
 
         # onnxruntime alone: neither torch nor transformers is imported for an export

@@ -13,6 +13,7 @@ from torch import nn
 from transformers import AutoModelForTokenClassification
 
 from bertner.config import Config, ModelConfig
+from bertner.errors import UserError
 from bertner.labels import LabelSet
 from bertner.model.crf import CRF
 from bertner.model.encoders import resolve_encoder
@@ -67,9 +68,12 @@ def build_tagger(
     """
     path = resolve_encoder(model_config.encoder, cache_dir)
     # Weights only from safetensors: a pickled pytorch_model.bin can run code when it is unpickled.
-    token_model = AutoModelForTokenClassification.from_pretrained(
-        path, use_safetensors=True, trust_remote_code=trust_remote_code, **token_model_kwargs(label_set)
-    )
+    try:
+        token_model = AutoModelForTokenClassification.from_pretrained(
+            path, use_safetensors=True, trust_remote_code=trust_remote_code, **token_model_kwargs(label_set)
+        )
+    except (OSError, ValueError) as error:  # transformers: no such folder or hub id, no safetensors, no known class
+        raise UserError(f"encoder {model_config.encoder!r}: cannot load it: {error}") from error
     tagger = assemble(token_model, model_config, label_set)
     freeze(tagger.encoder, model_config.freeze_embeddings, model_config.freeze_layers)
     if model_config.lora:

@@ -35,6 +35,7 @@ from transformers import AutoConfig, AutoModelForTokenClassification
 
 from bertner.config import Config
 from bertner.config_files import read_saved_config, save_config
+from bertner.errors import UserError
 from bertner.labels import LabelSet, split_tag
 from bertner.layout import (
     CHECKPOINTS_DIR,
@@ -55,12 +56,16 @@ from bertner.model.tokenizer import load_tokenizer
 logger = logging.getLogger(__name__)
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(UserError):
     """A model folder that cannot be loaded; the message names the file and what is wrong with it."""
 
 
 class IncompleteModelError(ModelFolderError):
     """A model folder whose training or save did not finish; the message says what is missing and how to resume."""
+
+
+class NotAModelFolderError(ModelFolderError, FileNotFoundError):
+    """A path that holds no bertner model at all (a FileNotFoundError too, as it was before it was a UserError)."""
 
 
 def _is_plain(tagger: Tagger) -> bool:
@@ -208,7 +213,7 @@ def check_complete(run_dir: Path) -> None:
 
     Raises:
         IncompleteModelError: the folder has the incomplete marker, or training left checkpoints but no model.
-        FileNotFoundError: the folder is not a model folder at all.
+        NotAModelFolderError: the folder is not a model folder at all.
     """
     marker = run_dir / INCOMPLETE_MARKER
     missing = missing_files(run_dir)
@@ -231,7 +236,7 @@ def check_complete(run_dir: Path) -> None:
             f"{_resume_hint(run_dir)}"
         )
     if not (run_dir / LABELS_FILENAME).is_file():
-        raise FileNotFoundError(f"{run_dir}: not a bertner model folder (no {LABELS_FILENAME}); train one first")
+        raise NotAModelFolderError(f"{run_dir}: not a bertner model folder (no {LABELS_FILENAME}); train one first")
     raise ModelFolderError(f"{run_dir}: not a whole model folder; missing: {', '.join(missing)}")
 
 
@@ -309,7 +314,10 @@ def _check_shapes(module: nn.Module, path: Path, prefix: str = "") -> None:
 def _load_custom(run_dir: Path, config: Config, label_set: LabelSet, trust_remote_code: bool) -> Tagger:
     encoder_dir = run_dir / CUSTOM_ENCODER_DIR
     _check_label_map(encoder_dir / HF_CONFIG, label_set, run_dir / LABELS_FILENAME)
-    encoder_config = AutoConfig.from_pretrained(encoder_dir, trust_remote_code=trust_remote_code)
+    try:
+        encoder_config = AutoConfig.from_pretrained(encoder_dir, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:  # transformers: a missing or unreadable config.json
+        raise ModelFolderError(f"{encoder_dir}: cannot read the encoder's {HF_CONFIG}: {error}") from error
     tagger = assemble(
         AutoModelForTokenClassification.from_config(encoder_config, trust_remote_code=trust_remote_code),
         config.model,

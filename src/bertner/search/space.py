@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from bertner.config import Config, DataConfig, ModelConfig, TrainConfig
 from bertner.config_files import config_from_dict, read_toml
+from bertner.errors import UserError
 
 if TYPE_CHECKING:
     import optuna
@@ -152,17 +153,17 @@ def _entries(table: Mapping[str, Any], where: str) -> Iterator[tuple[str, Any]]:
             for inner, spec in value.items():
                 yield f"{key}.{inner}", spec
         else:
-            raise ValueError(f'{where}: {key!r} is not a setting; expected section.key, e.g. "train.lr"')
+            raise UserError(f'{where}: {key!r} is not a setting; expected section.key, e.g. "train.lr"')
 
 
 def _field_type(name: str, where: str) -> str:
     """The annotation of the setting `name` ("train.lr" -> "float"); unknown settings are errors."""
     section, _, key = name.partition(".")
     if section not in _SECTIONS or "." in key:
-        raise ValueError(f"{where}: {name!r} is not a setting; expected one of [{', '.join(_SECTIONS)}] .key")
+        raise UserError(f"{where}: {name!r} is not a setting; expected one of [{', '.join(_SECTIONS)}] .key")
     known = {f.name: str(f.type) for f in fields(_SECTIONS[section])}
     if key not in known:
-        raise ValueError(f"{where}: unknown setting {name!r}; [{section}] has {', '.join(sorted(known))}")
+        raise UserError(f"{where}: unknown setting {name!r}; [{section}] has {', '.join(sorted(known))}")
     return known[key]
 
 
@@ -174,14 +175,14 @@ def _check_value(base: Config, name: str, value: Any, where: str) -> None:
     """Refuse a value its setting would refuse in a config file."""
     try:
         config_from_dict(_merged(base, {name: value}), f"{name} = {value!r}")
-    except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
 
 
 def _range(name: str, spec: Mapping[str, Any], annotation: str, base: Config, where: str) -> Range:
     types = {part.strip() for part in annotation.split("|")}
     if not types & {"int", "float"}:
-        raise ValueError(f"{where}: {name} is a {annotation} setting; give it {{choices = [...]}}, not a range")
+        raise UserError(f"{where}: {name} is a {annotation} setting; give it {{choices = [...]}}, not a range")
     integer = "float" not in types
     kind = "an integer" if integer else "a number"
     given: dict[str, Any] = {label: spec.get(label) for label in ("low", "high", "step")}
@@ -189,18 +190,18 @@ def _range(name: str, spec: Mapping[str, Any], annotation: str, base: Config, wh
         if (value is not None or label != "step") and (
             not _is_number(value) or (integer and not isinstance(value, int))
         ):
-            raise ValueError(f"{where}: {label} must be {kind}, not {value!r}")
+            raise UserError(f"{where}: {label} must be {kind}, not {value!r}")
     low, high = float(given["low"]), float(given["high"])
     step = None if given["step"] is None else float(given["step"])
     log = spec.get("log", False)
     if not low < high:
-        raise ValueError(f"{where}: low ({given['low']}) must be below high ({given['high']})")
+        raise UserError(f"{where}: low ({given['low']}) must be below high ({given['high']})")
     if not isinstance(log, bool):
-        raise ValueError(f"{where}: log must be true or false, not {log!r}")
+        raise UserError(f"{where}: log must be true or false, not {log!r}")
     if log and low <= 0:
-        raise ValueError(f"{where}: a log range needs low > 0, not {given['low']}")
+        raise UserError(f"{where}: a log range needs low > 0, not {given['low']}")
     if step is not None and (log or step <= 0):
-        raise ValueError(f"{where}: step must be positive and cannot be combined with log")
+        raise UserError(f"{where}: step must be positive and cannot be combined with log")
     for bound in ("low", "high"):
         _check_value(base, name, given[bound], where)
     if integer:
@@ -211,15 +212,15 @@ def _range(name: str, spec: Mapping[str, Any], annotation: str, base: Config, wh
 def _choice(name: str, spec: Mapping[str, Any], annotation: str, base: Config, where: str) -> Choice:
     choices = spec["choices"]
     if not isinstance(choices, list) or not choices:
-        raise ValueError(f"{where}: choices must be a non-empty list of values, not {choices!r}")
+        raise UserError(f"{where}: choices must be a non-empty list of values, not {choices!r}")
     for value in choices:
         if not isinstance(value, str | int | float | bool):
-            raise ValueError(f"{where}: choices must be strings, numbers or booleans, not {value!r}")
+            raise UserError(f"{where}: choices must be strings, numbers or booleans, not {value!r}")
         _check_value(base, name, value, where)
     floats = "float" in annotation
     values = tuple(float(v) if floats and _is_number(v) else v for v in choices)
     if len(set(values)) != len(values):
-        raise ValueError(f"{where}: choices repeat a value: {choices}")
+        raise UserError(f"{where}: choices repeat a value: {choices}")
     return Choice(name, values)
 
 
@@ -227,7 +228,7 @@ def _dimension(name: str, spec: Any, base: Config, where: str) -> Dimension:
     here = f"{where} [{SEARCH_TABLE}] {name}"
     annotation = _field_type(name, f"{where} [{SEARCH_TABLE}]")
     if not isinstance(spec, Mapping):
-        raise ValueError(f"{here}: expected {{low = ..., high = ...}} or {{choices = [...]}}, not {spec!r}")
+        raise UserError(f"{here}: expected {{low = ..., high = ...}} or {{choices = [...]}}, not {spec!r}")
     keys = set(spec)
     if keys <= _CHOICE_KEYS and keys:
         return _choice(name, spec, annotation, base, here)
@@ -235,7 +236,7 @@ def _dimension(name: str, spec: Any, base: Config, where: str) -> Dimension:
         return _range(name, spec, annotation, base, here)
     unknown = sorted(keys - _RANGE_KEYS - _CHOICE_KEYS)
     problem = f"unknown keys {unknown}" if unknown else "choices cannot be combined with a range"
-    raise ValueError(f"{here}: {problem}; expected {{low, high[, log][, step]}} or {{choices}}")
+    raise UserError(f"{here}: {problem}; expected {{low, high[, log][, step]}} or {{choices}}")
 
 
 def space_from_dict(
@@ -245,7 +246,7 @@ def space_from_dict(
     raw = dict(raw)
     table = raw.pop(SEARCH_TABLE, None)
     if not isinstance(table, Mapping) or not table:
-        raise ValueError(
+        raise UserError(
             f'{where}: a search space needs a [{SEARCH_TABLE}] table of settings to search, e.g. "train.lr" = '
             "{low = 1e-5, high = 1e-4, log = true}"
         )
@@ -257,9 +258,9 @@ def space_from_dict(
     dimensions: list[Dimension] = []
     for name, spec in _entries(table, f"{where} [{SEARCH_TABLE}]"):
         if any(dimension.name == name for dimension in dimensions):
-            raise ValueError(f"{where} [{SEARCH_TABLE}]: {name} is given twice")
+            raise UserError(f"{where} [{SEARCH_TABLE}]: {name} is given twice")
         if name in budget:
-            raise ValueError(
+            raise UserError(
                 f"{where} [{SEARCH_TABLE}]: {name} is searched, so it cannot also be set on the command line"
             )
         dimensions.append(_dimension(name, spec, base, where))

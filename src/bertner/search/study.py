@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from bertner.errors import MissingExtraError, UserError
 from bertner.files import read_json, write_text_atomic
 from bertner.layout import LOCK_FILENAME, SEARCH_CLAIM_FILE
 from bertner.search.space import SearchSpace
@@ -47,7 +48,7 @@ try:
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.trial import FrozenTrial, TrialState
 except ImportError as error:  # the `search` extra
-    raise ImportError("bertner search needs optuna: pip install 'bertner[search]'") from error
+    raise MissingExtraError("bertner search needs optuna: pip install 'bertner[search]'") from error
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def shown_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError as error:
-        raise ValueError(f"--storage {url!r}: not a database URL Optuna can use ({error})") from None
+        raise UserError(f"--storage {url!r}: not a database URL Optuna can use ({error})") from None
 
 
 def retry_lost() -> RetryHeartbeatStaleTrialCallback:
@@ -106,9 +107,9 @@ def _storage(url: str, heartbeat_seconds: int, retry: RetryHeartbeatStaleTrialCa
                 heartbeat_stale_trial_callback=retry,
             )
         except ImportError as error:
-            raise ImportError(f"--storage {shown}: the database driver is not installed ({error})") from error
+            raise MissingExtraError(f"--storage {shown}: the database driver is not installed ({error})") from error
         except OperationalError as error:
-            raise ValueError(f"--storage {shown}: cannot open the database ({error.orig})") from error
+            raise UserError(f"--storage {shown}: cannot open the database ({error.orig})") from error
 
 
 def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -129,12 +130,12 @@ def _check_space(study: optuna.Study, space: SearchSpace) -> None:
     wanted = json.loads(json.dumps(space.to_dict()))
     if stored is None:
         if study.get_trials(deepcopy=False):
-            raise ValueError(f"study {study.study_name!r} was not made by bertner search; choose another --study-name")
+            raise UserError(f"study {study.study_name!r} was not made by bertner search; choose another --study-name")
         study.set_user_attr(SPACE_ATTR, wanted)
         return
     changed = _differences(stored, wanted)
     if changed:
-        raise ValueError(
+        raise UserError(
             f"{space.where}: study {study.study_name!r} was started with another search space or base config "
             f"(differs in {', '.join(changed)}); give it another --study-name or --output to start a new study"
         )
@@ -164,7 +165,7 @@ def open_study(
         storage=storage, study_name=name, sampler=sampler, pruner=pruner, direction="maximize", load_if_exists=True
     )
     if study.direction != optuna.study.StudyDirection.MAXIMIZE:
-        raise ValueError(f"study {name!r} minimises its objective; bertner search maximises valid F1")
+        raise UserError(f"study {name!r} minimises its objective; bertner search maximises valid F1")
     _check_space(study, space)
     return study
 
@@ -180,14 +181,14 @@ def claim_output(output: Path, study: optuna.Study, storage_url: str) -> None:
     if path.is_file():
         previous = read_json(path, "the search's study")
         if previous != claim:
-            raise ValueError(
+            raise UserError(
                 f"{output}: holds the trials of study {previous.get('study_name')!r} in {previous.get('storage')}, "
                 f"not {claim['study_name']!r} in {claim['storage']}; choose another --output"
             )
     # Listed before the trials are counted: a trial's folder appears only after the trial is in the storage.
     leftovers = list((output / TRIALS_DIR).glob("*")) if (output / TRIALS_DIR).is_dir() else []
     if leftovers and not study.get_trials(deepcopy=False):
-        raise ValueError(
+        raise UserError(
             f"{output / TRIALS_DIR}: holds trial folders, but study {study.study_name!r} has no trials (was its "
             "storage deleted?); move the folder away or choose another --output"
         )

@@ -23,6 +23,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from bertner.errors import MissingExtraError
+
 try:
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.exceptions import RequestValidationError
@@ -30,7 +32,9 @@ try:
     from fastapi.staticfiles import StaticFiles
     from fastapi_offline import FastAPIOffline
 except ImportError as error:  # the server's libraries are an extra
-    raise ImportError(f"bertner serve needs FastAPI and uvicorn: pip install 'bertner[serve]' ({error})") from error
+    raise MissingExtraError(
+        f"bertner serve needs FastAPI and uvicorn: pip install 'bertner[serve]' ({error})"
+    ) from error
 
 from bertner.evaluation.predictions import parse_type_map
 from bertner.inference.predictor import Predictor, TextEntity, above

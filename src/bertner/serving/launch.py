@@ -13,6 +13,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
+from bertner.errors import MissingExtraError, UserError
 from bertner.serving.settings import FACTORY, SETTINGS_ENV, ServeSettings
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def _check_model_loads(settings: ServeSettings) -> None:
         message = "the process loading it died"
     process.join()
     if message:
-        raise ValueError(f"{settings.model}: the model cannot be served: {message}")
+        raise UserError(f"{settings.model}: the model cannot be served: {message}")
 
 
 def serve(settings: ServeSettings) -> None:
@@ -59,7 +60,9 @@ def serve(settings: ServeSettings) -> None:
     try:
         import uvicorn
     except ImportError as error:
-        raise ImportError(f"bertner serve needs uvicorn and FastAPI: pip install 'bertner[serve]' ({error})") from error
+        raise MissingExtraError(
+            f"bertner serve needs uvicorn and FastAPI: pip install 'bertner[serve]' ({error})"
+        ) from error
     if settings.workers == 1:
         from bertner.serving.app import app_for
 

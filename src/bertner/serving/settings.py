@@ -10,6 +10,8 @@ import json
 import logging
 from dataclasses import asdict, dataclass, fields
 
+from bertner.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 SETTINGS_ENV = "BERTNER_SERVE_SETTINGS"
@@ -44,13 +46,13 @@ class ServeSettings:
     def __post_init__(self) -> None:
         for name in ("workers", "max_body_bytes", "max_texts", "max_batch_texts", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+                raise UserError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be at least 1, not {self.threads}")
+            raise UserError(f"threads must be at least 1, not {self.threads}")
         if self.batch_wait_ms < 0:
-            raise ValueError(f"batch_wait_ms must be at least 0, not {self.batch_wait_ms}")
+            raise UserError(f"batch_wait_ms must be at least 0, not {self.batch_wait_ms}")
         if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be in 0..65535, not {self.port}")
+            raise UserError(f"port must be in 0..65535, not {self.port}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

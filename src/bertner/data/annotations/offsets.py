@@ -23,7 +23,7 @@ from functools import lru_cache
 
 from bertner.data.annotations.records import CODEPOINTS, GRAPHEMES, UNITS, UTF16, AnnotatedText, Span
 from bertner.data.segment import Word, segment
-from bertner.errors import UserError
+from bertner.errors import MissingExtraError, UserError
 
 AUTO = "auto"
 
@@ -54,7 +54,7 @@ def _boundaries(text: str, unit: str) -> tuple[int, ...]:
     try:
         import regex
     except ModuleNotFoundError as error:  # a dependency of transformers, so normally there
-        raise ImportError("grapheme clusters need the `regex` package: pip install regex") from error
+        raise MissingExtraError("grapheme clusters need the `regex` package: pip install regex") from error
     return (*(match.start() for match in regex.finditer(r"\X", text)), len(text))
 
 

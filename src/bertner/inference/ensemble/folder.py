@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bertner.decoding.temperature import read_calibration
+from bertner.errors import UserError
 from bertner.files import read_json
 from bertner.inference.ensemble.model import EnsembleModel
 from bertner.inference.hf_labels import ModelLabels
@@ -65,27 +66,27 @@ class EnsembleManifest:
 
     @classmethod
     def from_dict(cls, value: Any, where: Path) -> EnsembleManifest:
-        """The manifest in `value`; a missing or mistyped field is a ValueError naming `where` and the field."""
+        """The manifest in `value`; a missing or mistyped field is a UserError naming `where` and the field."""
         if not isinstance(value, dict):
-            raise ValueError(f"{where}: the ensemble manifest must be a JSON object")
+            raise UserError(f"{where}: the ensemble manifest must be a JSON object")
         if value.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{where}: format: {value.get('format')!r}; this bertner reads format {FORMAT_VERSION}")
+            raise UserError(f"{where}: format: {value.get('format')!r}; this bertner reads format {FORMAT_VERSION}")
         members, labels = value.get("members"), value.get("labels")
         if not isinstance(members, list) or not members:
-            raise ValueError(f"{where}: members: expected a non-empty list, got {members!r:.80}")
+            raise UserError(f"{where}: members: expected a non-empty list, got {members!r:.80}")
         entries = []
         for number, member in enumerate(members, 1):
             fields = ("path", "source", "kind")
             if not isinstance(member, dict) or not all(isinstance(member.get(name), str) for name in fields):
-                raise ValueError(f"{where}: members[{number - 1}]: expected {{'path', 'source', 'kind'}} strings")
+                raise UserError(f"{where}: members[{number - 1}]: expected {{'path', 'source', 'kind'}} strings")
             entries.append(MemberEntry(*(member[name] for name in fields)))
         if not isinstance(labels, list) or not labels or not all(isinstance(tag, str) for tag in labels):
-            raise ValueError(f"{where}: labels: expected a list of tags, got {labels!r:.80}")
+            raise UserError(f"{where}: labels: expected a list of tags, got {labels!r:.80}")
         if not isinstance(value.get("copied"), bool):
-            raise ValueError(f"{where}: copied: expected true or false, got {value.get('copied')!r}")
+            raise UserError(f"{where}: copied: expected true or false, got {value.get('copied')!r}")
         schemes = [scheme.value for scheme in Scheme]
         if value.get("scheme") not in schemes:
-            raise ValueError(f"{where}: scheme: expected one of {schemes}, got {value.get('scheme')!r}")
+            raise UserError(f"{where}: scheme: expected one of {schemes}, got {value.get('scheme')!r}")
         return cls(tuple(entries), value["copied"], tuple(labels), value["scheme"])
 
 
@@ -121,17 +122,17 @@ def load_ensemble(folder: Path, backend: str = "auto", threads: int | None = Non
                 if manifest.copied
                 else "; members are referenced, not copied: put it back, or make the ensemble again"
             )
-            raise ValueError(f"{where} is missing: no such folder{hint}")
+            raise UserError(f"{where} is missing: no such folder{hint}")
         try:
             members.append(load_inference_model(location, backend, threads))
-        except (ValueError, OSError) as error:
-            raise ValueError(f"{where}: {error}") from error
+        except UserError as error:  # an internal error is raised as it is, traceback and all
+            raise UserError(f"{where}: {error}") from error
     labels = ModelLabels(manifest.labels, Scheme(manifest.scheme))
     calibration = read_calibration(folder / CALIBRATION_FILE)
     try:
         ensemble = EnsembleModel.of(members, str(folder), labels, calibration)
-    except ValueError as error:
-        raise ValueError(f"{manifest_path}: {error}") from error
+    except UserError as error:
+        raise UserError(f"{manifest_path}: {error}") from error
     logger.info("ensemble %s: %s members (%s), %s labels", folder, len(members), ensemble.backend, len(labels.tags))
     return ensemble
 

@@ -33,6 +33,7 @@ from bertner.config import Config
 from bertner.decoding.chain import mean_chain
 from bertner.decoding.temperature import Calibration
 from bertner.decoding.words import WordScores
+from bertner.errors import UserError
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.model import InferenceModel
 
@@ -66,10 +67,10 @@ class EnsembleModel:
     ) -> EnsembleModel:
         """An ensemble of `members`, whose labels must all be `labels` (default: the first member's) in any order.
 
-        Raises ValueError naming the first member whose label set or scheme differs.
+        Raises UserError naming the first member whose label set or scheme differs.
         """
         if not members:
-            raise ValueError(f"{path}: an ensemble needs at least one member")
+            raise UserError(f"{path}: an ensemble needs at least one member")
         labels = labels or members[0].labels
         for member in members:
             _check_labels(member, labels)
@@ -105,12 +106,12 @@ def _check_labels(member: InferenceModel, labels: ModelLabels) -> None:
     if set(member.labels.tags) != set(labels.tags) or len(member.labels.tags) != len(labels.tags):
         missing = sorted(set(labels.tags) - set(member.labels.tags))
         extra = sorted(set(member.labels.tags) - set(labels.tags))
-        raise ValueError(
+        raise UserError(
             f"{member.path}: its labels are not the ensemble's (members must have the same label set): "
             f"it lacks {missing or 'none'} and has {extra or 'none'} besides"
         )
     if member.labels.scheme is not labels.scheme:
-        raise ValueError(
+        raise UserError(
             f"{member.path}: its labels are {member.labels.scheme.value} tags, the ensemble's are "
             f"{labels.scheme.value}; members must have the same label set"
         )

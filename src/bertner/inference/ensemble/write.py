@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bertner.errors import UserError
 from bertner.files import replace_folder
 from bertner.inference.ensemble.folder import EnsembleManifest, MemberEntry, is_ensemble
 from bertner.inference.ensemble.model import EnsembleModel
@@ -40,23 +41,23 @@ def check_output(output: Path) -> None:
     if not output.exists():
         return
     if not output.is_dir():
-        raise ValueError(f"{output}: exists and is not a folder")
+        raise UserError(f"{output}: exists and is not a folder")
     if any(output.iterdir()) and not is_ensemble(output):
-        raise ValueError(f"{output}: a folder that is neither empty nor an earlier ensemble; refusing to write into it")
+        raise UserError(f"{output}: a folder that is neither empty nor an earlier ensemble; refusing to write into it")
 
 
 def _check_sources(sources: Sequence[str], output: Path, copy: bool) -> None:
     if len(sources) < 2:
-        raise ValueError(f"an ensemble needs at least 2 members, got {len(sources)}")
+        raise UserError(f"an ensemble needs at least 2 members, got {len(sources)}")
     target = output.resolve()
     for source in sources:
         folder = Path(source)
         if is_ensemble(folder):
-            raise ValueError(f"{source}: an ensemble folder; members must be single models (name its members instead)")
+            raise UserError(f"{source}: an ensemble folder; members must be single models (name its members instead)")
         if folder.is_dir() and folder.resolve() in (target, *target.parents):
-            raise ValueError(f"{source}: a member cannot hold the ensemble's --output {output}")
+            raise UserError(f"{source}: a member cannot hold the ensemble's --output {output}")
         if copy and not folder.is_dir():
-            raise ValueError(f"{source}: not a local folder; --copy copies members' folders (save the model first)")
+            raise UserError(f"{source}: not a local folder; --copy copies members' folders (save the model first)")
 
 
 def _entries(sources: Sequence[str], kinds: Sequence[str], copy: bool) -> tuple[MemberEntry, ...]:

@@ -27,6 +27,7 @@ import torch
 from bertner.config_files import save_config
 from bertner.data.conll import Sentence
 from bertner.decoding.temperature import write_calibration
+from bertner.errors import UserError
 from bertner.files import replace_folder
 from bertner.inference.evaluate import evaluate_sentences
 from bertner.inference.model import InferenceModel
@@ -63,9 +64,9 @@ def check_output(output: Path) -> None:
     if not output.exists():
         return
     if not output.is_dir():
-        raise ValueError(f"{output}: exists and is not a folder")
+        raise UserError(f"{output}: exists and is not a folder")
     if any(output.iterdir()) and not (output / EXPORT_MANIFEST).is_file():
-        raise ValueError(f"{output}: a folder that is neither empty nor an earlier export; refusing to write into it")
+        raise UserError(f"{output}: a folder that is neither empty nor an earlier export; refusing to write into it")
 
 
 def _versions() -> dict[str, str]:
@@ -144,7 +145,7 @@ def export_onnx(
     progress: bool = False,
 ) -> ExportReport:
     """Export `model` to the folder `output` if the export's entity F1 on `check_sentences` is at most
-    `max_drop` points below the PyTorch model's; otherwise raise ValueError with both figures and write nothing.
+    `max_drop` points below the PyTorch model's; otherwise raise UserError with both figures and write nothing.
 
     Args:
         model: a PyTorch model (a bertner run or an HF token-classification model).
@@ -158,9 +159,9 @@ def export_onnx(
         progress: show progress bars while the check sentences are tagged.
     """
     if max_drop < 0:
-        raise ValueError(f"max_drop must be at least 0 F1 points, not {max_drop}")
+        raise UserError(f"max_drop must be at least 0 F1 points, not {max_drop}")
     if not check_sentences:
-        raise ValueError(f"no sentences to check the export on{f' in {check_name}' if check_name else ''}")
+        raise UserError(f"no sentences to check the export on{f' in {check_name}' if check_name else ''}")
     check_output(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     # Not mkdtemp: its folder is private (0700), and the folder itself becomes the export.
@@ -187,7 +188,7 @@ def export_onnx(
         logger.info("parity: PyTorch F1 %.2f, ONNX F1 %.2f", torch_f1 * 100, onnx_f1 * 100)
         # 1e-9: F1 differences of a few fractions are not exact in binary (0.9 - 0.897 > 0.003).
         if report.drop > max_drop + 1e-9:
-            raise ValueError(
+            raise UserError(
                 f"parity check failed on {check_name or 'the check sentences'} ({len(check_sentences)} sentences): "
                 f"ONNX{' ' + quantize if quantize else ''} F1 {onnx_f1 * 100:.2f} is {report.drop:.2f} points below "
                 f"PyTorch's {torch_f1 * 100:.2f} (at most {max_drop} allowed); {output} not written"

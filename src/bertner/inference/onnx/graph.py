@@ -44,6 +44,7 @@ from torch import nn
 from bertner.data.features import NUM_SHAPES
 from bertner.decoding.chain import LinearChain
 from bertner.decoding.windows import as_chain
+from bertner.errors import UserError
 from bertner.inference.model import HFScorer, InferenceModel
 from bertner.inference.onnx.runtime import (
     GRAPH_OUTPUT,
@@ -99,7 +100,7 @@ def _network(model: InferenceModel) -> tuple[nn.Module, Any, tuple[str, ...]]:
     elif isinstance(scorer, HFScorer):
         network, inputs = scorer.model, ("input_ids", "attention_mask")
     else:
-        raise ValueError(f"{model.path}: only a PyTorch model can be exported, not a {model.backend} one")
+        raise UserError(f"{model.path}: only a PyTorch model can be exported, not a {model.backend} one")
     network = copy.deepcopy(network).cpu().float().eval()
     encoder: Any = network.encoder if isinstance(scorer, TaggerScorer) else network
     try:
@@ -186,12 +187,12 @@ def _fuse(
             if counts:
                 optimized.save_model_to_file(str(fused))
     except Exception as error:  # the optimizer raises whatever its pattern code raises on an unfamiliar graph
-        raise ValueError(f"onnxruntime's transformer optimizer failed: {error}") from error
+        raise UserError(f"onnxruntime's transformer optimizer failed: {error}") from error
     if not counts:
-        raise ValueError("onnxruntime's transformer optimizer found nothing to fuse in this encoder")
+        raise UserError("onnxruntime's transformer optimizer found nothing to fuse in this encoder")
     expected, inputs = check
     if not _matches(expected, _run(fused, names, inputs), inputs[1]):
-        raise ValueError(f"the fused graph ({counts}) does not give the unfused logits")
+        raise UserError(f"the fused graph ({counts}) does not give the unfused logits")
     return counts
 
 
@@ -239,7 +240,7 @@ def write_graph(model: InferenceModel, path: Path, optimize: bool = False, quant
     try:
         _export_fp32(graph, fp32, _inputs(names, vocabulary, 2, 8, seed=0))
         if not _matches(expected, _run(fp32, names, check), check[1]):
-            raise ValueError(f"{model.path}: the exported graph does not reproduce PyTorch's logits on other shapes")
+            raise UserError(f"{model.path}: the exported graph does not reproduce PyTorch's logits on other shapes")
         best, fused, note = fp32, {}, "not asked (--optimize): onnxruntime optimizes the graph as it loads it"
         if optimize:
             try:

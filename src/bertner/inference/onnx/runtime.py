@@ -22,7 +22,7 @@ import numpy as np
 from bertner.config_files import read_saved_config
 from bertner.data.tokenizer_file import load_file_tokenizer
 from bertner.decoding.chain import LinearChain
-from bertner.errors import MissingExtraError
+from bertner.errors import MissingExtraError, UserError
 from bertner.files import read_json
 from bertner.inference.hf_labels import ModelLabels
 from bertner.inference.model import InferenceModel
@@ -63,7 +63,7 @@ def create_session(path: Path, threads: int | None = None) -> Any:
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception types for a damaged or foreign graph
-        raise ValueError(f"{path}: onnxruntime cannot load this graph: {error}") from error
+        raise UserError(f"{path}: onnxruntime cannot load this graph: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -82,20 +82,20 @@ class OnnxScorer:
     def load(
         cls, path: Path, num_labels: int, crf: LinearChain | None = None, threads: int | None = None
     ) -> OnnxScorer:
-        """The graph at `path`; raises ValueError when its inputs or output are not an export's."""
+        """The graph at `path`; raises UserError when its inputs or output are not an export's."""
         session = create_session(path, threads)
         inputs = tuple(node.name for node in session.get_inputs())
         outputs = [node.name for node in session.get_outputs()]
         if not {"input_ids", "attention_mask"} <= set(inputs) <= set(GRAPH_INPUTS) or outputs != [GRAPH_OUTPUT]:
-            raise ValueError(
+            raise UserError(
                 f"{path}: expected inputs input_ids, attention_mask [, shape_ids] and the output {GRAPH_OUTPUT}, "
                 f"found inputs {', '.join(inputs)} and outputs {', '.join(outputs)}"
             )
         width = session.get_outputs()[0].shape[-1]
         if isinstance(width, int) and width != num_labels:
-            raise ValueError(f"{path}: the graph scores {width} labels, but the folder names {num_labels}")
+            raise UserError(f"{path}: the graph scores {width} labels, but the folder names {num_labels}")
         if crf is not None and crf.num_tags != num_labels:
-            raise ValueError(f"{path}: the CRF has {crf.num_tags} tags, but the folder names {num_labels} labels")
+            raise UserError(f"{path}: the CRF has {crf.num_tags} tags, but the folder names {num_labels} labels")
         return cls(session, num_labels, inputs, crf)
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
@@ -115,11 +115,11 @@ def read_export_labels(folder: Path, manifest: dict[str, Any]) -> ModelLabels:
     path = folder / LABELS_FILENAME
     tags = read_json(path, "the labels")
     if not isinstance(tags, list) or not tags or not all(isinstance(tag, str) for tag in tags):
-        raise ValueError(f"{path}: expected a list of tags, got {tags!r}")
+        raise UserError(f"{path}: expected a list of tags, got {tags!r}")
     try:
         scheme = Scheme(manifest.get("scheme", Scheme.IOB2.value))
-    except ValueError as error:
-        raise ValueError(f"{folder}: unknown label scheme in the manifest: {error}") from error
+    except ValueError as error:  # Scheme's own: not one of its values
+        raise UserError(f"{folder}: unknown label scheme in the manifest: {error}") from error
     return ModelLabels(tuple(tags), scheme)
 
 
@@ -128,7 +128,7 @@ def load_export(folder: Path, threads: int | None = None) -> InferenceModel:
     manifest = read_manifest(folder)
     version = manifest.get("format")
     if version != FORMAT_VERSION:
-        raise ValueError(f"{folder}: export format {version!r}; this bertner reads format {FORMAT_VERSION}")
+        raise UserError(f"{folder}: export format {version!r}; this bertner reads format {FORMAT_VERSION}")
     labels = read_export_labels(folder, manifest)
     crf = read_crf(folder / CRF_FILE) if (folder / CRF_FILE).is_file() else None
     scorer = OnnxScorer.load(folder / ONNX_MODEL, len(labels.tags), crf, threads)
@@ -145,9 +145,9 @@ def load_export(folder: Path, threads: int | None = None) -> InferenceModel:
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """An export folder's manifest; a damaged one is a ValueError naming the file."""
+    """An export folder's manifest; a damaged one is a UserError naming the file."""
     path = folder / EXPORT_MANIFEST
     manifest = read_json(path, "the export manifest")
     if not isinstance(manifest, dict):
-        raise ValueError(f"{path}: the export manifest must be a JSON object")
+        raise UserError(f"{path}: the export manifest must be a JSON object")
     return manifest
