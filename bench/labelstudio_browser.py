@@ -32,24 +32,30 @@ def main() -> int:
     p.add_argument("--expected", required=True, help='JSON: {"TASK_ID": ["region text", ...]}')
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     p.add_argument("--timeout-s", type=float, default=180.0)
+    p.add_argument("--screenshot", help="where to save the page when a step fails")
     args = p.parse_args()
     expected: dict[str, list[str]] = json.loads(args.expected)
     found: dict[str, dict[str, object]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(args.timeout_s * 1000)
         try:
-            page = browser.new_page()
-            page.set_default_timeout(args.timeout_s * 1000)
-            page.goto(f"{args.url}/user/login/")
+            page.goto(f"{args.url}/user/login/", wait_until="commit")
             page.fill("input[name=email]", args.email)
             page.fill("input[name=password]", args.password)
             page.click("button[type=submit]")
-            page.wait_for_url("**/projects/**")
+            page.wait_for_url(lambda url: "/user/login" not in url, wait_until="commit")
             for task, texts in expected.items():
-                page.goto(f"{args.url}/projects/{args.project}/data?task={task}")
+                page.goto(f"{args.url}/projects/{args.project}/data?task={task}", wait_until="commit")
                 page.wait_for_selector(".htx-highlight")
                 shown = [text.strip() for text in page.locator(".htx-highlight").all_text_contents()]
                 found[task] = {"highlighted": shown, "expected": texts, "equal": sorted(shown) == sorted(texts)}
+        except Exception:
+            if args.screenshot:
+                page.screenshot(path=args.screenshot, full_page=True)
+                print(f"page {page.url} saved to {args.screenshot}", file=sys.stderr)
+            raise
         finally:
             browser.close()
     print(json.dumps(found, ensure_ascii=False))
