@@ -130,7 +130,7 @@ def load_export(folder: Path, threads: int | None = None) -> InferenceModel:
     if version != FORMAT_VERSION:
         raise UserError(f"{folder}: export format {version!r}; this bertner reads format {FORMAT_VERSION}")
     labels = read_export_labels(folder, manifest)
-    crf = read_crf(folder / CRF_FILE) if (folder / CRF_FILE).is_file() else None
+    crf = read_crf(folder / CRF_FILE) if _has_crf(folder, manifest) else None
     scorer = OnnxScorer.load(folder / ONNX_MODEL, len(labels.tags), crf, threads)
     logger.info(
         "ONNX export %s: %s, %s labels%s",
@@ -142,6 +142,23 @@ def load_export(folder: Path, threads: int | None = None) -> InferenceModel:
     return InferenceModel(
         scorer, load_file_tokenizer(folder), labels, read_saved_config(folder), "export", str(folder), "onnx"
     )
+
+
+def _has_crf(folder: Path, manifest: dict[str, Any]) -> bool:
+    """Whether the export has a CRF, as its manifest says (`"crf": true`), refusing a folder whose crf.json
+    disagrees: without the CRF's scores a CRF model would be decoded word by word, not as it was trained."""
+    path, manifest_path = folder / CRF_FILE, folder / EXPORT_MANIFEST
+    said = manifest.get("crf")
+    if not isinstance(said, bool):
+        raise UserError(f'{manifest_path}: "crf" must be true or false, not {said!r}')
+    if said and not path.is_file():
+        raise UserError(
+            f"{path}: missing, but {manifest_path} says the model has a CRF; without its transition scores the "
+            "export would tag word by word, not as the model was trained (export the model again)"
+        )
+    if not said and path.is_file():
+        raise UserError(f"{path}: present, but {manifest_path} says the model has no CRF; which is right?")
+    return said
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
