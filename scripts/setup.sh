@@ -8,4 +8,4 @@ python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet torch==2.13.0
-python -m pip install --quiet -e ".[dev,minilm,plots,lora,onnx,serve,search,ray,audit,spacy]"
+python -m pip install --quiet -e ".[dev,train,runtime,minilm,plots,lora,onnx,serve,search,ray,audit,spacy]"

@@ -19,3 +19,27 @@ class UserError(ValueError):
 
 class MissingExtraError(UserError, ImportError):
     """An optional dependency is not installed; the message names the extra to install (`pip install 'bertner[X]'`)."""
+
+
+EXTRAS = {
+    "torch": "train",
+    "transformers": "train",
+    "accelerate": "train",
+    "datasets": "train",
+    "safetensors": "train",
+    "tensorboard": "train",
+    "onnxruntime": "runtime",
+}
+"""The extra that installs each package a command may import late: the base install has neither torch nor
+onnxruntime (pyproject.toml), so a command that needs one names the extra to install."""
+
+
+def missing_extra(error: ModuleNotFoundError) -> MissingExtraError | None:
+    """The MissingExtraError to report for `error` when the missing module is one an extra installs, else None."""
+    package = (error.name or "").split(".")[0]
+    extra = EXTRAS.get(package)
+    if extra is None:
+        return None
+    what = "PyTorch and transformers" if extra == "train" else "onnxruntime"
+    hint = "; an ONNX export (bertner export) predicts, evaluates and serves without it" if extra == "train" else ""
+    return MissingExtraError(f"this needs {what} ({package} is not installed): pip install 'bertner[{extra}]'{hint}")

@@ -146,3 +146,30 @@ def test_the_export_scores_words_exactly_as_when_loaded_with_transformers(export
     scores = [model.word_scores(words, batch_size=3) for model in (now, before)]
     assert np.array_equal(scores[0].logits, scores[1].logits)
     assert Predictor(now).predict([TEXT]) == Predictor(before).predict([TEXT])
+
+
+# An install without the `train` extra, as far as Python can tell: importing torch or transformers fails.
+WITHOUT_TORCH = """
+import sys
+sys.modules["torch"] = None
+sys.modules["transformers"] = None
+from bertner.cli import main
+
+export, data, out = sys.argv[1], sys.argv[2], sys.argv[3]
+print("predict", main(["-q", "predict", "--model", export, "--text", "Tomas Berg left Aarhus .", "--output", out]))
+print("train", main(["-q", "train", "--data", data, "--output", out + "-run"]))
+"""
+
+
+def test_without_torch_an_export_predicts_and_training_names_the_extra(
+    export: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "predicted.jsonl"
+    command = [sys.executable, "-c", WITHOUT_TORCH, str(export), str(tiny_data), str(output)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["predict", "0", "train", "2"]
+    assert json.loads(output.read_text(encoding="utf-8"))["text"] == "Tomas Berg left Aarhus ."
+    assert "bertner train: error: this needs PyTorch and transformers" in done.stderr
+    assert "pip install 'bertner[train]'" in done.stderr
+    assert not (tmp_path / "predicted.jsonl-run").exists()
