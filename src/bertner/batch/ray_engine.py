@@ -65,10 +65,13 @@ class PredictorOptions:
     batch_size: int = 8
     chunk_size: int = 512
     min_score: float = 0.0
+    bf16: bool | str = "auto"
 
     def load(self) -> Predictor:
         threads = self.threads or 1
-        return Predictor.load(self.model, self.backend, threads, self.batch_size, self.chunk_size, self.min_score)
+        return Predictor.load(
+            self.model, self.backend, threads, self.batch_size, self.chunk_size, self.min_score, bf16=self.bf16
+        )
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from typing import Any
 from bertner.cli.options import (
     add_annotation_options,
     add_backend_options,
+    add_precision_option,
     add_report_options,
     annotation_overrides,
+    bf16_option,
     positive_int,
     print_scores,
     report_options,
@@ -34,6 +36,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass")
     p.add_argument("--map", help="rename gold entity types first, e.g. PERSON=PER,LOCATION=LOC,DATE=O")
     add_backend_options(p)
+    add_precision_option(p)
     add_report_options(p)
     # An export is read as the model's run read its data (words, misaligned, ...), unless these say otherwise;
     # its format is told afresh (auto), since the file is not the run's.
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from bertner.inference.evaluate import evaluate_sentences, write_evaluation
     from bertner.layout import ANNOTATIONS_REPORT
 
-    model = load_tagging_model(args.model, args.backend, args.threads)
+    model = load_tagging_model(args.model, args.backend, args.threads, bf16_option(args.bf16))
     given = {key: value for key, value in annotation_overrides(args).items() if value is not None}
     data = replace(model.config.data, **({"format": "auto"} | given))
     sentences, report = read_file(find_split(args.data, args.split) if args.data.is_dir() else args.data, data)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bertner.cli.options import positive_int
+from bertner.cli.options import add_precision_option, bf16_option, positive_int
 from bertner.errors import UserError
 
 
@@ -24,6 +24,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--check", type=Path, help="a labelled CoNLL file for the parity check (default: --data's valid)")
     p.add_argument("--data", type=Path, help="a CoNLL folder whose valid split is the parity check")
     p.add_argument("--max-drop", type=float, default=0.3, help="the most F1 points the export may lose (default 0.3)")
+    add_precision_option(p)  # the PyTorch model's, in the parity check; the export itself is fp32
     p.add_argument(
         "--optimize",
         action=argparse.BooleanOptionalAction,
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("the parity check needs labelled sentences: --data FOLDER (its valid split) or --check FILE")
     check = args.check if args.check is not None else args.data
     check = find_split(check, "valid") if check.is_dir() else check
-    model = load_inference_model(args.model, backend="torch")
+    model = load_inference_model(args.model, backend="torch", bf16=bf16_option(args.bf16))
     sentences = read_split(check, "valid", model.config.data)
     report = export_onnx(
         model,

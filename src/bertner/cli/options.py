@@ -62,6 +62,21 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, help="intra-op threads of the backend (default: the library's)")
 
 
+def add_precision_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--bf16",
+        choices=["auto", "true", "false"],
+        default="auto",
+        help="bfloat16 autocast for a run folder on PyTorch: auto (default) keeps the run's training precision where "
+        "this machine has native bf16 and is fp32 elsewhere; an export or an HF model runs in fp32",
+    )
+
+
+def bf16_option(text: str) -> bool | str:
+    """A `--bf16 auto|true|false` value as the config and the loaders take it: True, False or "auto"."""
+    return {"true": True, "false": False}.get(text, text)
+
+
 def print_scores(name: str, metrics: dict[str, Any]) -> None:
     overall = metrics["overall"]
     print(

@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bertner.cli.options import add_backend_options, output_file, positive_int, unit_interval
+from bertner.cli.options import (
+    add_backend_options,
+    add_precision_option,
+    bf16_option,
+    output_file,
+    positive_int,
+    unit_interval,
+)
 from bertner.errors import UserError
 
 
@@ -64,6 +71,7 @@ def add_parser(commands: Any) -> None:
     )
     _add_output_options(p)
     add_backend_options(p)
+    add_precision_option(p)
     ray = p.add_argument_group("corpus-scale batch inference on Ray (extra: pip install 'bertner[ray]')")
     ray.add_argument(
         "--engine",
@@ -153,7 +161,15 @@ def _run_ray(args: argparse.Namespace) -> int:
 
     files = corpus_files(str(args.input), args.output, args.format)
     todo = pending(files)
-    options = PredictorOptions(args.model, args.backend, args.threads, args.batch_size, args.chunk_size, args.min_score)
+    options = PredictorOptions(
+        args.model,
+        args.backend,
+        args.threads,
+        args.batch_size,
+        args.chunk_size,
+        args.min_score,
+        bf16=bf16_option(args.bf16),
+    )
     if not todo:
         print(f"nothing to tag: all {len(files)} files have their output in {args.output}")
         return 0
@@ -176,7 +192,15 @@ def run(args: argparse.Namespace) -> int:
     _check_engine_options(args)
     if args.engine == "ray":
         return _run_ray(args)
-    predictor = Predictor.load(args.model, args.backend, args.threads, args.batch_size, args.chunk_size, args.min_score)
+    predictor = Predictor.load(
+        args.model,
+        args.backend,
+        args.threads,
+        args.batch_size,
+        args.chunk_size,
+        args.min_score,
+        bf16=bf16_option(args.bf16),
+    )
     # Loaded objects live until the end: out of the collector's generations, so full collections stay cheap.
     gc.collect()
     gc.freeze()

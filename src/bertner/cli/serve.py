@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bertner.cli.options import add_precision_option, bf16_option
+
 
 def add_parser(commands: Any) -> None:
     from bertner.serving.settings import ServeSettings
@@ -24,6 +26,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--workers", type=int, default=default.workers, help="processes, each with its own model")
     p.add_argument("--backend", choices=["auto", "torch", "onnx"], default=default.backend)
     p.add_argument("--threads", type=int, help="intra-op threads of the backend, per worker (default: the library's)")
+    add_precision_option(p)
     p.add_argument("--max-body-bytes", type=int, default=default.max_body_bytes, help="a larger body gets 413")
     p.add_argument("--max-texts", type=int, default=default.max_texts, help="more texts in one request get 413")
     p.add_argument(
@@ -61,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         backend=args.backend,
         threads=args.threads,
+        bf16=bf16_option(args.bf16),
         max_body_bytes=args.max_body_bytes,
         max_texts=args.max_texts,
         batch_wait_ms=args.batch_wait_ms,

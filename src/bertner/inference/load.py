@@ -53,17 +53,29 @@ def _load_hf(name: str) -> InferenceModel:
     return InferenceModel(HFScorer(model), load_tokenizer(name), labels, config, "hf", name, "torch")
 
 
-def load_inference_model(path: str | Path, backend: str = "auto", threads: int | None = None) -> InferenceModel:
+def _fp32_only(bf16: bool | str, what: str) -> None:
+    """Refuse `--bf16 true` for a model that runs in fp32 only: an ONNX graph, an HF model."""
+    if bf16 is True:
+        raise UserError(f"{what} runs in fp32; --bf16 true applies to a run folder on PyTorch")
+
+
+def load_inference_model(
+    path: str | Path, backend: str = "auto", threads: int | None = None, bf16: bool | str = "auto"
+) -> InferenceModel:
     """The model at `path` (a folder, or an HF hub id) on the backend asked for.
 
     Args:
         backend: `auto` (an export runs on onnxruntime, anything else on PyTorch), `torch` or `onnx`.
         threads: intra-op threads of the backend; None leaves the library's default.
+        bf16: bf16 autocast of a run folder on PyTorch (true, false, or "auto": as the loading machine decides,
+            model/precision.py bf16_at_load); an ONNX graph and an HF model run in fp32 and refuse true.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be at least 1, not {threads}")
+    if backend == "onnx":
+        _fp32_only(bf16, "--backend onnx: an ONNX graph")
     folder = Path(path)
     if (folder / ENSEMBLE_MANIFEST).is_file():
         raise UserError(
@@ -71,6 +83,7 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
             "each member and make an ensemble of the exports (bertner ensemble EXPORT1 EXPORT2 ... --output DIR)"
         )
     if (folder / EXPORT_MANIFEST).is_file():
+        _fp32_only(bf16, f"{folder}: an ONNX export")
         if backend == "torch":
             raise UserError(f"{folder}: an ONNX export runs on onnxruntime only; use --backend onnx or auto")
         from bertner.inference.onnx.runtime import load_export
@@ -81,8 +94,9 @@ def load_inference_model(path: str | Path, backend: str = "auto", threads: int |
     if (folder / LABELS_FILENAME).is_file():
         from bertner.model.store import load_model
 
-        model = InferenceModel.from_loaded(load_model(folder), str(folder))
+        model = InferenceModel.from_loaded(load_model(folder), str(folder), bf16)
     else:
+        _fp32_only(bf16, f"{path}: an HF model")
         model = _load_hf(str(path))
     if backend != "onnx":
         return _calibrated(model, folder)

@@ -14,8 +14,8 @@ import numpy as np
 
 from bertner.config import Config
 from bertner.data.encoding import EncodingPlan, encode
-from bertner.decoding.windows import WindowScorer, score_windows
 from bertner.decoding.temperature import Calibration
+from bertner.decoding.windows import WindowScorer, score_windows
 from bertner.decoding.words import WordScores
 from bertner.inference.hf_labels import ModelLabels
 from bertner.labels import LabelSet, Scheme
@@ -66,13 +66,14 @@ class InferenceModel:
         return score_windows(self.scorer, windows, counts, self.tokenizer.pad_token_id, batch_size, progress)
 
     @classmethod
-    def from_loaded(cls, model: LoadedModel, path: str = "") -> InferenceModel:
-        """A trained (or training) bertner model, scored with PyTorch."""
+    def from_loaded(cls, model: LoadedModel, path: str = "", bf16: bool | str = "auto") -> InferenceModel:
+        """A trained (or training) bertner model, scored with PyTorch; under bf16 autocast as `bf16` and the
+        loading machine decide (model/precision.py, bf16_at_load: "auto" is fp32 where bf16 is not native)."""
         from bertner.model.decode import TaggerScorer
-        from bertner.model.precision import resolve_bf16
+        from bertner.model.precision import bf16_at_load
 
         return cls(
-            TaggerScorer(model.tagger, resolve_bf16(model.config.train.bf16)),
+            TaggerScorer(model.tagger, bf16_at_load(bf16, model.config.train.bf16, path or "the model")),
             model.tokenizer,
             ModelLabels(model.label_set.labels, Scheme.IOB2),
             model.config,

@@ -73,13 +73,15 @@ class Predictor:
         batch_size: int = 8,
         chunk_size: int = 512,
         min_score: float = 0.0,
+        bf16: bool | str = "auto",
     ) -> Predictor:
         """A predictor on the model at `path`: a run folder, an export folder, an ensemble folder, or an HF
-        token-classification model (folder or hub id). `backend` is auto, torch or onnx (see inference/load.py)."""
+        token-classification model (folder or hub id). `backend` is auto, torch or onnx, and `bf16` auto, True or False
+        (see inference/load.py)."""
         if batch_size < 1 or chunk_size < 1:
             raise ValueError(f"batch_size and chunk_size must be at least 1, not {batch_size} and {chunk_size}")
         check_min_score(min_score)
-        return cls(load_tagging_model(path, backend, threads), batch_size, chunk_size, min_score)
+        return cls(load_tagging_model(path, backend, threads, bf16), batch_size, chunk_size, min_score)
 
     def predict(self, texts: Sequence[str], progress: bool = False) -> list[list[TextEntity]]:
         """The entities of each text, in order of appearance."""

@@ -206,7 +206,11 @@ def create_app(predictor: EntityPredictor, settings: ServeSettings | None = None
 def app_for(settings: ServeSettings) -> FastAPI:
     """The app serving the model `settings.model`, loaded on the backend and threads the settings ask for."""
     predictor = Predictor.load(
-        settings.model, backend=settings.backend, threads=settings.threads, batch_size=settings.batch_size
+        settings.model,
+        backend=settings.backend,
+        threads=settings.threads,
+        batch_size=settings.batch_size,
+        bf16=settings.bf16,
     )
     # The model and the libraries live as long as the worker: moved out of the collector's generations, so
     # that full collections triggered by request objects do not walk them all again.

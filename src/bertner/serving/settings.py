@@ -30,6 +30,8 @@ class ServeSettings:
     workers: int = 1
     backend: str = "auto"
     threads: int | None = None
+    bf16: bool | str = "auto"
+    """bf16 autocast of a run folder on PyTorch: True, False or "auto" (model/precision.py, bf16_at_load)."""
     max_body_bytes: int = 1_000_000
     max_texts: int = 256
     batch_wait_ms: float = 5.0
@@ -51,6 +53,8 @@ class ServeSettings:
             raise UserError(f"threads must be at least 1, not {self.threads}")
         if self.batch_wait_ms < 0:
             raise UserError(f"batch_wait_ms must be at least 0, not {self.batch_wait_ms}")
+        if self.bf16 not in (True, False, "auto"):
+            raise UserError(f"bf16 must be true, false or 'auto', not {self.bf16!r}")
         if not 0 <= self.port <= 65535:
             raise UserError(f"port must be in 0..65535, not {self.port}")
 

@@ -104,7 +104,9 @@ def _is_folder_path(manifest: EnsembleManifest, member: MemberEntry) -> bool:
     return manifest.copied or Path(member.path).is_absolute()
 
 
-def load_ensemble(folder: Path, backend: str = "auto", threads: int | None = None) -> EnsembleModel:
+def load_ensemble(
+    folder: Path, backend: str = "auto", threads: int | None = None, bf16: bool | str = "auto"
+) -> EnsembleModel:
     """The ensemble in `folder`, each member on `backend` (auto: an export on onnxruntime, others on PyTorch).
 
     Raises ValueError naming the manifest and the member that is missing, cannot be loaded, or whose labels
@@ -124,7 +126,7 @@ def load_ensemble(folder: Path, backend: str = "auto", threads: int | None = Non
             )
             raise UserError(f"{where} is missing: no such folder{hint}")
         try:
-            members.append(load_inference_model(location, backend, threads))
+            members.append(load_inference_model(location, backend, threads, bf16))
         except UserError as error:  # an internal error is raised as it is, traceback and all
             raise UserError(f"{where}: {error}") from error
     labels = ModelLabels(manifest.labels, Scheme(manifest.scheme))
@@ -137,9 +139,11 @@ def load_ensemble(folder: Path, backend: str = "auto", threads: int | None = Non
     return ensemble
 
 
-def load_tagging_model(path: str | Path, backend: str = "auto", threads: int | None = None) -> TaggingModel:
+def load_tagging_model(
+    path: str | Path, backend: str = "auto", threads: int | None = None, bf16: bool | str = "auto"
+) -> TaggingModel:
     """The model at `path`: an ensemble folder, or anything `load_inference_model` loads (a run folder, an
     export folder, an HF token-classification model folder or hub id)."""
     if is_ensemble(path):
-        return load_ensemble(Path(path), backend, threads)
-    return load_inference_model(path, backend, threads)
+        return load_ensemble(Path(path), backend, threads, bf16)
+    return load_inference_model(path, backend, threads, bf16)
