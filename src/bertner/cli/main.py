@@ -33,7 +33,7 @@ from bertner.cli import (
     train,
 )
 from bertner.cli.options import Parser
-from bertner.errors import missing_extra
+from bertner.errors import UserError, missing_extra
 
 logger = logging.getLogger("bertner")
 
@@ -69,16 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that are the input's fault: a bad file, option, folder or missing extra. Anything else is a bug."""
-    from bertner.model.encoders import EncoderNotInstalledError
-    from bertner.training.lock import RunFolderBusyError
-
-    # OSError: transformers reports a missing or unknown encoder or model folder as OSError.
-    # ImportError: an optional extra (plots, lora) is missing; its message names the extra.
-    return (ValueError, OSError, ImportError, EncoderNotInstalledError, RunFolderBusyError)
-
-
 def _one_line(error: BaseException) -> str:
     return " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
 
@@ -93,8 +83,9 @@ def _save_traceback(command: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a command. Exit codes: 0 done; 2 a user error (one line on stderr naming the file or option);
-    1 an internal error (one line, and the traceback saved to a file whose path it gives); 130 interrupted."""
+    """Run a command. Exit codes: 0 done; 2 a user error (a UserError: one line on stderr naming the file or
+    option); 1 any other error (one line, and the traceback saved to a file whose path it gives: a bug, or an
+    OSError of the system's); 130 interrupted."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -111,11 +102,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"bertner {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as error:
-        if isinstance(error, _user_errors()):
-            logger.debug("the error's traceback:", exc_info=True)
-            print(f"bertner {args.command}: error: {_one_line(error)}", file=sys.stderr)
-            return 2
+    except UserError as error:  # raised where the input is checked (bertner/errors.py): the input's fault
+        logger.debug("the error's traceback:", exc_info=True)
+        print(f"bertner {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the system's: a full disk, a folder it may not write
+        saved = _save_traceback(args.command)
+        print(
+            f"bertner {args.command}: error: {type(error).__name__}: {_one_line(error)} (the traceback is in {saved})",
+            file=sys.stderr,
+        )
+        return 1
+    except Exception as error:  # any other, a ValueError or ImportError included: a bug
         saved = _save_traceback(args.command)
         print(
             f"bertner {args.command}: internal error: {type(error).__name__}: {_one_line(error)} "
