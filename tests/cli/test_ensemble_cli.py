@@ -10,7 +10,7 @@ import pytest
 
 from bertner.cli import main
 from bertner.labels import LabelSet
-from bertner.layout import ENSEMBLE_MANIFEST
+from bertner.layout import CALIBRATION_FILE, ENSEMBLE_MANIFEST
 from tiny_models import write_random_run
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
@@ -43,7 +43,9 @@ def test_evaluate_and_predict_on_an_ensemble_of_a_run_with_itself_give_the_runs_
 ) -> None:
     run, ensemble = members[0], tmp_path / "ensemble"
     assert main(["-q", "ensemble", str(run), str(run), "--output", str(ensemble)]) == 0
-    assert f"wrote {ensemble}: 2 members (referenced by absolute path; torch)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"wrote {ensemble}: 2 members (referenced by absolute path; torch)" in out
+    assert f"bertner calibrate {ensemble} --data DATA" in out
     for name, model in (("run", run), ("ensemble", ensemble)):
         assert _evaluate(model, tiny_data, tmp_path / f"eval-{name}") == 0
     predicted = {name: (tmp_path / f"eval-{name}" / "predictions.conll").read_text() for name in ("run", "ensemble")}
@@ -98,3 +100,23 @@ def test_a_missing_member_is_exit_2_naming_it_and_nothing_is_written(
     assert not (tmp_path / "eval").exists()
     assert main(["-q", "predict", "--model", str(ensemble), "--text", TEXT]) == 2
     assert "is missing" in capsys.readouterr().err
+
+
+def test_calibrate_gives_an_ensemble_its_own_temperature_and_leaves_its_members_alone(
+    members: tuple[Path, Path], tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run, ensemble = members[0], tmp_path / "ensemble"
+    assert main(["-q", "ensemble", str(run), str(run), "--output", str(ensemble)]) == 0
+    before = _predict(ensemble, capsys)
+    assert before == _predict(run, capsys)  # an ensemble of a run with itself, both at their own T
+    assert main(["-q", "calibrate", str(ensemble), "--data", str(tiny_data), "--per-type", "no"]) == 0
+    assert (ensemble / CALIBRATION_FILE).is_file() and not (run / CALIBRATION_FILE).is_file()
+    after = _predict(ensemble, capsys)
+    spans = [[(e["start"], e["end"], e["type"]) for e in line["entities"]] for line in after]  # type: ignore[attr-defined]
+    assert spans == [[(e["start"], e["end"], e["type"]) for e in line["entities"]] for line in before]  # type: ignore[attr-defined]
+    assert [e["score"] for line in after for e in line["entities"]] != [  # type: ignore[attr-defined]
+        e["score"]
+        for line in before
+        for e in line["entities"]  # type: ignore[attr-defined]
+    ]
+    assert _predict(run, capsys) == before  # the member's own scores are untouched

@@ -32,4 +32,6 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {written.output}: {len(manifest.members)} members ({how}; {written.backend}), "
         f"{len(manifest.labels)} labels, {decoding}"
     )
+    # The members' own temperatures do not carry over to the ensemble's combined scores (issue 23).
+    print(f"its entity scores are at T = 1 until calibrated: bertner calibrate {written.output} --data DATA")
     return 0
