@@ -5,7 +5,7 @@
 Batch 16 of random token ids at 32 sub-tokens (a CoNLL sentence alone, about) and 150 (a sentence with
 64 sub-tokens of document context on each side). Prints the median of five steps after a warm-up step, for
 fp32, bf16, fp32, bf16 in turn, so that a drift of the machine's speed shows. What `train.bf16 = "auto"`
-decides is in src/bertner/model/precision.py; record `lscpu`'s flags with the numbers.
+decides is in src/bertner/precision.py; record `lscpu`'s flags with the numbers.
 """
 
 import time

@@ -137,7 +137,7 @@ class TrainConfig:
     bf16: bool | Literal["auto"] = "auto"
     """Run forward and backward (and the run's evaluation) under bfloat16 autocast: true, false, or "auto":
     bf16 where the hardware has it natively (a CPU with the avx512_bf16 or amx_bf16 flags, a GPU that supports
-    it), fp32 elsewhere (model/precision.py). A run's saved config records the decision, true or false."""
+    it), fp32 elsewhere (precision.py). A run's saved config records the decision, true or false."""
     lr_scheduler: str = "linear"
     crf_lr: float | None = 1e-3
     """Learning rate of the CRF's transition scores; None: `lr`. They start near zero, and at an encoder's

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bertner import precision
 from bertner.cli import main
 from bertner.config import DataConfig
 from bertner.data.corpus import read_split
@@ -21,7 +22,6 @@ from bertner.errors import UserError
 from bertner.inference.load import load_inference_model
 from bertner.inference.tagging import tag_words
 from bertner.labels import LabelSet
-from bertner.model import precision
 from bertner.model.build import LoadedModel, build_tagger
 from bertner.model.store import save_model
 from tiny_models import built_run_config, plain_model_config
@@ -58,7 +58,7 @@ def fp32_run(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _on(monkeypatch: pytest.MonkeyPatch, flags: tuple[str, ...]) -> None:
-    """Make this machine look like a CPU with `flags` (and no GPU) to model/precision.py."""
+    """Make this machine look like a CPU with `flags` (and no GPU) to precision.py."""
     monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from bertner.cli import main
 from bertner.config_files import load_config, read_saved_config
 from bertner.layout import INCOMPLETE_MARKER, LOCK_FILENAME
-from bertner.model.precision import with_bf16_decided
+from bertner.precision import with_bf16_decided
 from bertner.search import run as search_module
 from bertner.search.run import SearchSettings, run_search
 from bertner.search.space import SearchSpace, load_space

@@ -12,7 +12,7 @@ import pytest
 from bertner.cli import main
 from bertner.config import RESUME_MAY_CHANGE, Config, TrainConfig, config_changes
 from bertner.layout import CONFIG_FILENAME
-from bertner.model.precision import resolve_bf16
+from bertner.precision import resolve_bf16
 
 # What the `trained_run` fixture (tests/conftest.py) was trained with, besides --data and --output.
 FIXTURE_FLAGS = ["--epochs", "1", "--lr", "1e-3", "--batch-size", "4"]

@@ -68,7 +68,7 @@ def load_inference_model(
         backend: `auto` (an export runs on onnxruntime, anything else on PyTorch), `torch` or `onnx`.
         threads: intra-op threads of the backend; None leaves the library's default.
         bf16: bf16 autocast of a run folder on PyTorch (true, false, or "auto": as the loading machine decides,
-            model/precision.py bf16_at_load); an ONNX graph and an HF model run in fp32 and refuse true.
+            precision.py bf16_at_load); an ONNX graph and an HF model run in fp32 and refuse true.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")

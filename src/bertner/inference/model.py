@@ -68,9 +68,9 @@ class InferenceModel:
     @classmethod
     def from_loaded(cls, model: LoadedModel, path: str = "", bf16: bool | str = "auto") -> InferenceModel:
         """A trained (or training) bertner model, scored with PyTorch; under bf16 autocast as `bf16` and the
-        loading machine decide (model/precision.py, bf16_at_load: "auto" is fp32 where bf16 is not native)."""
+        loading machine decide (precision.py, bf16_at_load: "auto" is fp32 where bf16 is not native)."""
         from bertner.model.decode import TaggerScorer
-        from bertner.model.precision import bf16_at_load
+        from bertner.precision import bf16_at_load
 
         return cls(
             TaggerScorer(model.tagger, bf16_at_load(bf16, model.config.train.bf16, path or "the model")),

@@ -23,7 +23,7 @@ import transformers
 
 from bertner.errors import UserError
 from bertner.files import read_json, write_text_atomic
-from bertner.model.precision import NATIVE_BF16_FLAGS, cpu_flags
+from bertner.precision import NATIVE_BF16_FLAGS, cpu_flags
 from bertner.pretraining.examples import MASKINGS
 from bertner.pretraining.texts import FORMATS, InputFile
 
@@ -56,7 +56,7 @@ class PretrainSettings:
     weight_decay: float = 0.01
     seed: int = 42
     bf16: bool | str = "auto"
-    """bfloat16 autocast: True, False or "auto" (where native, model/precision.py); recorded as decided."""
+    """bfloat16 autocast: True, False or "auto" (where native, precision.py); recorded as decided."""
     logging_steps: int = 50
     save_steps: int = 500
 

@@ -31,8 +31,8 @@ from bertner.errors import UserError
 from bertner.files import replace_folder, write_text_atomic
 from bertner.layout import CHECKPOINTS_DIR
 from bertner.model.encoders import resolve_encoder
-from bertner.model.precision import resolve_bf16
 from bertner.model.tokenizer import load_tokenizer
+from bertner.precision import resolve_bf16
 from bertner.pretraining.examples import EpochToCollator, LogLastStep, MaskingCollator, WindowDataset, make_windows
 from bertner.pretraining.loss import MaskedLMTrainer, single_head, sparse_loss_matches
 from bertner.pretraining.model import load_masked_lm, save_encoder

@@ -31,7 +31,7 @@ class ServeSettings:
     backend: str = "auto"
     threads: int | None = None
     bf16: bool | str = "auto"
-    """bf16 autocast of a run folder on PyTorch: True, False or "auto" (model/precision.py, bf16_at_load)."""
+    """bf16 autocast of a run folder on PyTorch: True, False or "auto" (precision.py, bf16_at_load)."""
     max_body_bytes: int = 1_000_000
     max_texts: int = 256
     batch_wait_ms: float = 5.0

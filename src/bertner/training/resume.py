@@ -16,7 +16,7 @@ from bertner.errors import UserError
 from bertner.files import read_json
 from bertner.labels import LabelSet
 from bertner.layout import CONFIG_FILENAME, LABELS_FILENAME
-from bertner.model.precision import with_bf16_decided
+from bertner.precision import with_bf16_decided
 from bertner.training.augmentation import with_augment_seed
 
 

@@ -40,9 +40,9 @@ from bertner.model.collate import Collator
 from bertner.model.decode import TaggerScorer, predict_words
 from bertner.model.freezing import count_parameters
 from bertner.model.packing import packing_supported
-from bertner.model.precision import resolve_bf16, with_bf16_decided
 from bertner.model.store import mark_incomplete, save_model
 from bertner.model.tagger import Tagger
+from bertner.precision import resolve_bf16, with_bf16_decided
 from bertner.training.augmentation import AugmentEachEpoch, augmented_dataset, with_augment_seed
 from bertner.training.callbacks import EpochHook, EpochHookCallback, EpochMetricsWriter
 from bertner.training.checkpoints import last_whole_checkpoint

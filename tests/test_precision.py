@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from bertner import precision
 from bertner.cli import main
 from bertner.config_files import read_saved_config
-from bertner.model import precision
-from bertner.model.precision import cpu_flags, resolve_bf16
+from bertner.precision import cpu_flags, resolve_bf16
 
 
 def test_explicit_settings_stand() -> None:
