@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bertner.data.conll import Sentence
-from bertner.evaluation.report import content as report_module
 from bertner.evaluation.metrics import score
 from bertner.evaluation.predictions import PredictionSet
+from bertner.evaluation.report import content as report_module
 from bertner.evaluation.report.write import BootstrapSettings, write_report
 
 pytest.importorskip("matplotlib")
