@@ -12,7 +12,6 @@ prediction runs on a tiny random BERT with a random head (the CI fixture's), so 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+sys.path[:0] = [str(ROOT / "tests" / "reliability"), str(ROOT / "tests")]
 
 from bertner_fuzzers import FUZZERS, TEXTS, Fuzzer, check_prediction  # noqa: E402
 
@@ -34,19 +33,11 @@ from bertner.inference.predictor import Predictor  # noqa: E402
 from bertner.labels import LabelSet  # noqa: E402
 from bertner.model.build import LoadedModel, build_tagger  # noqa: E402
 from bertner.model.store import save_model  # noqa: E402
-
-
-def _write_tiny_bert(folder: Path) -> Path:
-    """tests/conftest.py's tiny random BERT (loaded by path: every test folder has a conftest module)."""
-    spec = importlib.util.spec_from_file_location("bertner_tests_conftest", ROOT / "tests" / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return Path(module.write_tiny_bert(folder))
+from tiny_models import write_tiny_bert  # noqa: E402
 
 
 def _predictor(folder: Path) -> Predictor:
-    encoder = _write_tiny_bert(folder / "encoder")
+    encoder = write_tiny_bert(folder / "encoder")
     labels = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
     torch.manual_seed(0)
     tagger, tokenizer = build_tagger(ModelConfig(encoder=str(encoder)), labels)
