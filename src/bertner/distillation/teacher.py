@@ -85,7 +85,7 @@ def word_distributions(
     """
     missing = [tag for tag in scores.labels if tag not in labels]
     if missing:
-        raise ValueError(f"the teacher's labels {missing} are not among the student's {list(labels)}")
+        raise UserError(f"the teacher's labels {missing} are not among the student's {list(labels)}")
     soften = Calibration(temperature=temperature)
     total = np.zeros((len(scores.members[0].logits), len(scores.labels)))
     for member in scores.members:

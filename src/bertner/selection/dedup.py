@@ -23,6 +23,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bertner.errors import UserError
+
 SHINGLE_WORDS = 3
 THRESHOLD = 0.8
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -51,9 +53,9 @@ def choose(order: Sequence[int], texts: Sequence[str], budget: int, threshold: f
     """The first `budget` texts of `order` (indices into `texts`) that are not near-duplicates of an earlier kept
     one; stops as soon as the budget is met, so texts ranked after the last kept one are not examined."""
     if budget < 1:
-        raise ValueError(f"the budget must be at least 1, not {budget}")
+        raise UserError(f"the budget must be at least 1, not {budget}")
     if not 0 < threshold <= 1:
-        raise ValueError(f"the Jaccard threshold must be in (0, 1], not {threshold}")
+        raise UserError(f"the Jaccard threshold must be in (0, 1], not {threshold}")
     kept: list[int] = []
     duplicates: list[tuple[int, int]] = []
     exact: dict[str, int] = {}
