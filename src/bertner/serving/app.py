@@ -46,7 +46,6 @@ from bertner.serving.labelstudio import labelstudio_router
 from bertner.serving.labelstudio_config import check_type_map
 from bertner.serving.model_info import model_scores
 from bertner.serving.schema import (
-    EntityOut,
     ErrorBody,
     Health,
     Limits,
@@ -119,7 +118,8 @@ def _model_info(model: TaggingModel, settings: ServeSettings) -> ModelInfo:
 
 
 def _result(entities: list[TextEntity], min_score: float = 0.0) -> NerResult:
-    return NerResult(entities=[EntityOut.model_validate(entity.to_dict()) for entity in above(entities, min_score)])
+    # Read from the dataclasses' attributes: `to_dict` (dataclasses.asdict deep-copies) cost 5x more per request.
+    return NerResult.model_validate({"entities": above(entities, min_score)}, from_attributes=True)
 
 
 def create_app(predictor: EntityPredictor, settings: ServeSettings | None = None) -> FastAPI:
