@@ -123,3 +123,12 @@ def test_a_byte_level_bpe_without_a_prefix_space_is_refused(tmp_path: Path) -> N
     _roberta(tmp_path).save_pretrained(tmp_path / "raw")
     with pytest.raises(UserError, match="encodes pre-split words differently from running text"):
         load_file_tokenizer(tmp_path / "raw")
+
+
+def test_the_ids_of_a_batch_are_read_once(saved: tuple[Any, FileTokenizer]) -> None:
+    """data/encoding.py reads `["input_ids"]` once per sentence: rebuilding every sentence's list on each read made
+    tagging 1,000 sentences in one call quadratic (0.42 s of 1.45 s with MiniLM-L6's int8 export)."""
+    _, mine = saved
+    encodings = mine([["Maria", "flew"], ["to", "Lisbon"]], is_split_into_words=True, add_special_tokens=False)
+    assert encodings["input_ids"] is encodings["input_ids"]
+    assert encodings["input_ids"] == [encoding.ids for encoding in encodings.encodings]

@@ -37,11 +37,17 @@ class WordEncodings:
     """The encodings of a batch of sentences, read as HF's `BatchEncoding` is read by data/encoding.py."""
 
     encodings: tuple[Encoding, ...]
+    input_ids: list[list[int]]
+    """Each sentence's ids, read once: data/encoding.py indexes `["input_ids"]` once per sentence."""
+
+    @classmethod
+    def of(cls, encodings: Sequence[Encoding]) -> WordEncodings:
+        return cls(tuple(encodings), [encoding.ids for encoding in encodings])
 
     def __getitem__(self, key: str) -> list[list[int]]:
         if key != "input_ids":
             raise KeyError(f"{key!r}: a FileTokenizer gives input_ids and word_ids only")
-        return [encoding.ids for encoding in self.encodings]
+        return self.input_ids
 
     def word_ids(self, index: int) -> list[int | None]:
         """The word of each sub-token of sentence `index` (None for special tokens)."""
@@ -70,7 +76,7 @@ class FileTokenizer:
             raise ValueError("a FileTokenizer encodes pre-split words only (is_split_into_words=True)")
         batch = [list(words) for words in text]
         encodings = self.backend.encode_batch(batch, is_pretokenized=True, add_special_tokens=add_special_tokens)
-        return WordEncodings(tuple(encodings))
+        return WordEncodings.of(encodings)
 
     def __len__(self) -> int:
         return int(self.backend.get_vocab_size(with_added_tokens=True))
