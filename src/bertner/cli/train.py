@@ -262,7 +262,8 @@ def _run(args: argparse.Namespace, processes: Processes) -> int:
 
 
 def evaluate_run(args: argparse.Namespace, corpus: Corpus) -> None:
-    """Score the run saved in `args.output` on valid (and test, unless --no-test), writing its reports."""
+    """Fit the temperature of the run saved in `args.output` on valid and save it there (issue 23), then score
+    the run on valid (and test, unless --no-test), writing its reports."""
     from bertner.inference.calibrate import calibrate_run
     from bertner.inference.evaluate import evaluate_sentences, write_evaluation
     from bertner.inference.model import InferenceModel
