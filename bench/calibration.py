@@ -1,14 +1,14 @@
 """Entity scores as probabilities (issue 23): the shipped calibration, fitted on valid, measured on test.
 
     python bench/calibration.py --model runs/minilm-default-seed42 --data /work/shared/data/conll2003 \\
-        [--per-type auto|yes|no] [--backend auto|torch|onnx] [--png reliability.png]
+        [--fit FILE] [--test FILE] [--per-type auto|yes|no] [--backend auto|torch|onnx] [--png reliability.png]
 
-`--model` is a run, an export or an ensemble folder. The temperature is fitted on the valid split exactly as
-`bertner train` and `bertner calibrate` fit it (inference/calibrate.py; nothing is written into the model's
-folder), and the test split's predicted entities are scored at T = 1 and with it. Prints one JSON object: the
+`--model` is a run, an export or an ensemble folder. The temperature is fitted on the valid split (or on `--fit`, a
+labelled file) exactly as `bertner train` and `bertner calibrate` fit it (inference/calibrate.py; nothing is
+written into the model's folder), and the predicted entities of the test split (or of `--test`) are scored at
+T = 1 and with it. Prints one JSON object: the
 calibration, and for each of `t1` and `calibrated` the 15-bin entity ECE on test, how many test entities score
 >= 0.9 and the precision among them. The entities are the same in both: a temperature never changes the tags.
-(bench/calibration_ece.py compares these with the score bertner gave before issue 23.)
 """
 
 from __future__ import annotations
@@ -40,19 +40,25 @@ def _cpu_flags() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a run, export or ensemble folder")
-    parser.add_argument("--data", required=True, type=Path, help="a folder with valid and test splits")
+    parser.add_argument("--data", type=Path, help="a folder with valid and test splits")
+    parser.add_argument("--fit", type=Path, help="the labelled file the temperature is fitted on (default: valid)")
+    parser.add_argument("--test", type=Path, help="the labelled file it is measured on (default: test)")
     parser.add_argument("--per-type", default="auto", choices=("auto", "yes", "no"))
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"))
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--png", type=Path, help="write the test split's reliability diagrams here")
     args = parser.parse_args()
+    if args.data is None and (args.fit is None or args.test is None):
+        parser.error("give --data, or both --fit and --test")
+    fit_path = args.fit or find_split(args.data, "valid")
+    test_path = args.test or find_split(args.data, "test")
 
     model = load_tagging_model(args.model, args.backend)
     model = dataclasses.replace(model, calibration=None)  # measured from T = 1, whatever the folder holds
-    valid, _ = read_file(find_split(args.data, "valid"), model.config.data)
-    test, _ = read_file(find_split(args.data, "test"), model.config.data)
+    valid, _ = read_file(fit_path, model.config.data)
+    test, _ = read_file(test_path, model.config.data)
     started = time.monotonic()
-    fitted = fit_model(model, valid, "valid", args.per_type, args.batch_size)
+    fitted = fit_model(model, valid, str(fit_path), args.per_type, args.batch_size)
     fit_seconds = time.monotonic() - started
     calibrated = dataclasses.replace(model, calibration=fitted.calibration)
     evaluation = evaluate_sentences(calibrated, test, args.batch_size)
@@ -68,6 +74,8 @@ def main() -> None:
         "calibration": fitted.calibration.to_dict(),
         "per_type_evidence": None if fitted.evidence is None else dataclasses.asdict(fitted.evidence),
         "fit_seconds": round(fit_seconds, 1),
+        "fit": str(fit_path),
+        "test": str(test_path),
         "test_f1": evaluation.scores.overall.f1,
         "test_entities": metrics["entities"],
         "t1": metrics["before"],
