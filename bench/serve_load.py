@@ -10,7 +10,8 @@ and waiting for the answer before the next (a closed loop). The sentences are th
 sentences as raw text (words joined by spaces), taken in turn. The run then stops by itself and stops the server.
 
 First, the anchor: offline `Predictor.predict` words/s on the same sentences with the same model, backend and
-threads (in a process of its own); the served words/s is reported beside it (the target: at least half).
+threads (in a process of its own); the served words/s is reported beside it (issue 10's target: at least half;
+issue 23's: at least 0.7x).
 Reports requests/s and words/s (of answered requests), p50/p99 latency, the number of 5xx answers and of other
 errors (other statuses, broken connections, timeouts), the server's peak RSS (sampled every 0.1 s, the server
 process and all its children, i.e. every worker) and its RSS once loaded, and the batching the server saw
