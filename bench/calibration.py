@@ -6,9 +6,9 @@
 `--model` is a run, an export or an ensemble folder. The temperature is fitted on the valid split (or on `--fit`, a
 labelled file) exactly as `bertner train` and `bertner calibrate` fit it (inference/calibrate.py; nothing is
 written into the model's folder), and the predicted entities of the test split (or of `--test`) are scored at
-T = 1 and with it. Prints one JSON object: the
-calibration, and for each of `t1` and `calibrated` the 15-bin entity ECE on test, how many test entities score
->= 0.9 and the precision among them. The entities are the same in both: a temperature never changes the tags.
+T = 1 and with it. Prints one JSON object: the calibration, and for each of `t1` and `calibrated` the 15-bin
+entity ECE on the test file, how many of its entities score >= 0.9 and the precision among them. The entities
+are the same in both: a temperature never changes the tags.
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ def main() -> None:
 
     model = load_tagging_model(args.model, args.backend)
     model = dataclasses.replace(model, calibration=None)  # measured from T = 1, whatever the folder holds
-    valid, _ = read_file(fit_path, model.config.data)
+    fit_sentences, _ = read_file(fit_path, model.config.data)
     test, _ = read_file(test_path, model.config.data)
     started = time.monotonic()
-    fitted = fit_model(model, valid, str(fit_path), args.per_type, args.batch_size)
+    fitted = fit_model(model, fit_sentences, str(fit_path), args.per_type, args.batch_size)
     fit_seconds = time.monotonic() - started
     calibrated = dataclasses.replace(model, calibration=fitted.calibration)
     evaluation = evaluate_sentences(calibrated, test, args.batch_size)
