@@ -20,7 +20,6 @@ from bertner.data.alignment import first_subtokens
 from bertner.data.conll import Sentence
 from bertner.data.corpus import read_split
 from bertner.decoding.words import decode_words
-from bertner.evaluation.spans import Entity, chunks
 from bertner.inference.ensemble.folder import load_tagging_model, read_ensemble_manifest
 from bertner.inference.ensemble.model import EnsembleModel, in_label_order
 from bertner.inference.ensemble.write import make_ensemble
@@ -33,6 +32,7 @@ from bertner.labels import LabelSet, Scheme, first_illegal
 from bertner.layout import ENSEMBLE_MANIFEST
 from bertner.model.build import LoadedModel, build_tagger
 from bertner.model.store import load_model, save_model
+from entity_oracle import independent_entity_probability
 from tiny_models import built_run_config, plain_model_config, write_random_run, write_tiny_bert
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
@@ -180,26 +180,9 @@ def test_members_with_different_tokenizers_are_averaged_word_by_word(
     for sentence, tags, entities, scores in zip(short, tagged.tags, tagged.entities, tagged.scores, strict=True):
         mean = sum(_softmax(_word_logits(member, sentence.words)) for member in members) / 2
         assert list(tags) == [LABELS.labels[i] for i in mean.argmax(axis=1)]
-        assert list(scores) == pytest.approx([_entity_probability(mean, e) for e in entities], abs=1e-5)
-
-
-def _entity_probability(probabilities: np.ndarray, entity: Entity) -> float:
-    """Brute force for independent words, (words, num_labels) `probabilities` in LABELS order: the probability that
-    conlleval reads `entity` from the tags. Only the words from one before the entity to one after it matter, and
-    of their tags only whether each is B-T, I-T or anything else (O stands for the rest), so the paths over those
-    three classes of those words are enumerated."""
-    ids = LABELS.label2id
-    low, high = max(entity.start - 1, 0), min(entity.end + 1, len(probabilities))
-    # (window words, 3): P(B-T), P(I-T), P(anything else)
-    begin, inside = probabilities[low:high, ids[f"B-{entity.type}"]], probabilities[low:high, ids[f"I-{entity.type}"]]
-    classes = np.stack([begin, inside, 1 - begin - inside], axis=1)
-    names = (f"B-{entity.type}", f"I-{entity.type}", "O")
-    shifted = Entity(entity.start - low, entity.end - low, entity.type)
-    total = 0.0
-    for path in itertools.product(range(3), repeat=high - low):
-        if shifted in chunks([names[i] for i in path]):
-            total += float(np.prod(classes[np.arange(high - low), path]))
-    return total
+        assert list(scores) == pytest.approx(
+            [independent_entity_probability(mean, e, LABELS) for e in entities], abs=1e-5
+        )
 
 
 def _best_legal_path(emissions: np.ndarray, start: np.ndarray, end: np.ndarray, transitions: np.ndarray) -> list[str]:

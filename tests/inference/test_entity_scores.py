@@ -7,7 +7,6 @@ is found by every loader, copied by an export, and gives the same scores on PyTo
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from bertner.data.corpus import read_split
 from bertner.decoding.entities import score_entities
 from bertner.decoding.temperature import Calibration, read_calibration, write_calibration
 from bertner.decoding.words import softmax
-from bertner.evaluation.spans import Entity, chunks
+from bertner.evaluation.spans import chunks
 from bertner.inference.ensemble.folder import load_tagging_model
 from bertner.inference.ensemble.write import make_ensemble
 from bertner.inference.load import load_inference_model
@@ -28,6 +27,7 @@ from bertner.inference.predictor import Predictor
 from bertner.inference.tagging import TaggedWords, TaggingModel, tag_words
 from bertner.labels import LabelSet
 from bertner.layout import CALIBRATION_FILE
+from entity_oracle import independent_entity_probability
 from tiny_models import write_random_run
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
@@ -56,22 +56,6 @@ def _tag(model: TaggingModel, sentences: list[Sentence]) -> TaggedWords:
     return tag_words(model, [s.words for s in sentences], documents=[s.document for s in sentences])
 
 
-def _window_brute_force(probabilities: np.ndarray, entity: Entity) -> float:
-    """P(conlleval reads `entity`) for independent words: every B-T / I-T / other tagging of the words from one
-    before the entity to one after it (the only words and classes the reading depends on)."""
-    ids = LABELS.label2id
-    low, high = max(entity.start - 1, 0), min(entity.end + 1, len(probabilities))
-    begin, inside = probabilities[low:high, ids[f"B-{entity.type}"]], probabilities[low:high, ids[f"I-{entity.type}"]]
-    classes = np.stack([begin, inside, 1 - begin - inside], axis=1)
-    names = (f"B-{entity.type}", f"I-{entity.type}", "O")
-    shifted = Entity(entity.start - low, entity.end - low, entity.type)
-    return sum(
-        float(np.prod(classes[np.arange(high - low), path]))
-        for path in itertools.product(range(3), repeat=high - low)
-        if shifted in chunks([names[i] for i in path])
-    )
-
-
 def test_without_a_crf_at_t1_an_entity_scores_the_product_of_its_word_probabilities(
     plain_run: Path, sentences: list[Sentence]
 ) -> None:
@@ -95,7 +79,7 @@ def test_without_a_crf_at_t1_an_entity_scores_the_product_of_its_word_probabilit
             product *= np.prod(p[entity.start + 1 : entity.end, i])
             product *= 1.0 if entity.end == len(p) else 1 - p[entity.end, i]
             assert score == pytest.approx(product, rel=1e-6)
-            assert score == pytest.approx(_window_brute_force(p, entity), rel=1e-6)
+            assert score == pytest.approx(independent_entity_probability(p, entity, LABELS), rel=1e-6)
             checked += 1
     assert checked > 5, "the oracle needs predicted entities"
     assert any(s < 0.5 for row in tagged.scores for s in row), "spread-out scores, not all near 1"

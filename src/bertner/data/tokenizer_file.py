@@ -15,7 +15,6 @@ length limit come from `tokenizer_config.json` (`special_tokens_map.json` for ol
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from tokenizers import Encoding, Tokenizer
 
 from bertner.errors import UserError
+from bertner.files import read_json
 
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG = "tokenizer_config.json"
@@ -92,10 +92,7 @@ def _token_text(value: Any) -> str | None:
 def _read_object(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{path}: cannot read the tokenizer's settings: {error}") from error
+    value = read_json(path, "the tokenizer's settings")
     if not isinstance(value, dict):
         raise UserError(f"{path}: the tokenizer's settings must be a JSON object")
     return value
