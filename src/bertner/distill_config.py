@@ -33,6 +33,11 @@ class DistillConfig:
     """Files of unlabelled text that the teacher tags, trained on with soft targets only."""
     unlabeled_format: str = "auto"
     """How the unlabelled files are read: auto, lines, blocks, jsonl or conll (UNLABELED_FORMATS)."""
+    transfer_copies: float = 0.0
+    """Augmented copies of each training sentence (mention and token replacement) that the teacher tags, trained
+    on with its targets only (distillation/transfer.py); 0: none, 1.5: every sentence once, half of them twice."""
+    transfer_seed: int = 0
+    """Seed of the transfer set's copies: fixed apart from the student's seed, so that students share them."""
 
 
 def distill_checks(distill: DistillConfig) -> list[tuple[bool, str]]:
@@ -48,4 +53,9 @@ def distill_checks(distill: DistillConfig) -> list[tuple[bool, str]]:
             f"distill.unlabeled_format must be one of {', '.join(UNLABELED_FORMATS)}, not {distill.unlabeled_format!r}",
         ),
         (all(distill.unlabeled), "distill.unlabeled must not hold empty paths"),
+        (
+            math.isfinite(distill.transfer_copies) and distill.transfer_copies >= 0,
+            f"distill.transfer_copies must be a number at least 0, not {distill.transfer_copies}",
+        ),
+        (distill.transfer_seed >= 0, f"distill.transfer_seed must be at least 0, not {distill.transfer_seed}"),
     ]

@@ -30,6 +30,7 @@ from bertner.distillation.cache import CacheOutcome
 from bertner.distillation.fingerprint import teacher_fingerprint
 from bertner.distillation.loss import word_kl
 from bertner.distillation.run import DistillResult, cache_folder, distill
+from bertner.distillation.transfer import transfer_set
 from bertner.labels import LabelSet
 from bertner.model.build import build_tagger
 from bertner.model.collate import Collator
@@ -182,6 +183,29 @@ def test_unlabelled_sentences_are_trained_on_soft_targets_only(
         np.testing.assert_allclose(np.asarray(item[SOFT_TARGETS]).sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_a_transfer_set_of_augmented_copies_follows_the_unlabelled_text_with_teacher_targets_only(
+    tiny_bert: Path, corpus: Corpus, teacher: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = tmp_path / "news.txt"
+    text.write_text("Maria Okafor flew to Lisbon .\nThe Harbour Trust hired Tomas Berg in Oslo .\n", encoding="utf-8")
+    calls: list[SoftTargets] = []
+    monkeypatch.setattr(distill_run, "train_model", _no_training(calls))
+    config = _student_config(tiny_bert, unlabeled=(str(text),), transfer_copies=1.0, transfer_seed=5)
+    result = distill(config, corpus, str(teacher), tmp_path / "student", cache_dir=tmp_path / "cache")
+    copies = transfer_set(corpus.train, 1.0, config.train.augment_probability, seed=5, first_document=2)
+    assert len(copies.words) > 0
+    assert result.caches == {"train": CacheOutcome.NEW, "unlabeled": CacheOutcome.NEW, "transfer": CacheOutcome.NEW}
+    assert result.soft_sentences == len(corpus.train) + 2 + len(copies.words)
+    soft = calls[0]
+    assert [tuple(words) for words in soft.extra_words[2:]] == list(copies.words)
+    assert list(soft.extra_documents) == [0, 1, *copies.documents]
+    assert [len(t) for t in soft.extra[2:]] == [len(words) for words in copies.words]
+    # another student seed keeps the copies, so the teacher's scores of them are reused
+    reseeded = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=11))
+    again = distill(reseeded, corpus, str(teacher), tmp_path / "student2", cache_dir=tmp_path / "cache")
+    assert again.caches["transfer"] == CacheOutcome.REUSED
+
+
 def test_the_cli_student_is_an_ordinary_run_that_records_its_teacher(
     tiny_bert: Path, tiny_data: Path, teacher: Path, tmp_path: Path
 ) -> None:
@@ -216,6 +240,7 @@ def test_the_cli_student_is_an_ordinary_run_that_records_its_teacher(
         (["--alpha", "1.5"], "expected a number in [0, 1]"),
         (["--temperature", "0"], "expected a positive number"),
         (["--unlabeled-format", "xml"], "invalid choice"),
+        (["--transfer-copies", "-1"], "expected a number >= 0"),
     ],
 )
 def test_bad_distill_settings_stop_with_one_line(
@@ -243,4 +268,7 @@ def test_a_distill_section_reads_from_toml_and_names_bad_keys(tmp_path: Path) ->
     assert load_config(path).distill == DistillConfig(temperature=4.0, alpha=0.7, unlabeled_format="lines")
     path.write_text("[distill]\nalpha = -0.1\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"distill\.alpha must be in \[0, 1\], not -0.1"):
+        load_config(path)
+    path.write_text("[distill]\ntransfer_copies = -2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"distill\.transfer_copies must be a number at least 0, not -2"):
         load_config(path)

@@ -7,20 +7,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from bertner.cli.options import positive_float
+from bertner.cli.options import non_negative_float, positive_float, unit_interval
 from bertner.cli.train import add_train_arguments, evaluate_run, train_overrides
 
 logger = logging.getLogger("bertner")
-
-
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], not {text!r}")
-    return value
 
 
 def add_parser(commands: Any) -> None:
@@ -45,7 +35,9 @@ def add_parser(commands: Any) -> None:
         "--teacher", required=True, help="a run, export or ensemble folder, or an HF token-classification model"
     )
     group.add_argument("--temperature", type=positive_float, help="T, softening teacher and student (default 2)")
-    group.add_argument("--alpha", type=_alpha, help="weight of the gold loss, in [0, 1]; the KL gets 1 - alpha (0.5)")
+    group.add_argument(
+        "--alpha", type=unit_interval, help="weight of the gold loss, in [0, 1]; the KL gets 1 - alpha (0.5)"
+    )
     group.add_argument(
         "--unlabeled",
         type=Path,
@@ -55,6 +47,15 @@ def add_parser(commands: Any) -> None:
     )
     group.add_argument(
         "--unlabeled-format", choices=UNLABELED_FORMATS, help="how --unlabeled files are read (default auto)"
+    )
+    group.add_argument(
+        "--transfer-copies",
+        type=non_negative_float,
+        metavar="R",
+        help=(
+            "augmented copies of each training sentence (mention + token replacement) that the teacher tags, "
+            "trained on with its targets only (default 0: none; 1: one each)"
+        ),
     )
     group.add_argument(
         "--teacher-cache",
@@ -79,6 +80,7 @@ def distill_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "alpha": args.alpha,
             "unlabeled": [str(path) for path in args.unlabeled] if args.unlabeled else None,
             "unlabeled_format": args.unlabeled_format,
+            "transfer_copies": args.transfer_copies,
         },
     }
 

@@ -28,6 +28,7 @@ from bertner.distillation.cache import CacheOutcome, cached_scores
 from bertner.distillation.fingerprint import TeacherFingerprint, data_fingerprint, teacher_fingerprint
 from bertner.distillation.loss import DistillationLoss
 from bertner.distillation.teacher import TeacherScores, score_sentences, word_distributions
+from bertner.distillation.transfer import transfer_set
 from bertner.distillation.unlabeled import read_unlabeled
 from bertner.errors import UserError
 from bertner.inference.ensemble.folder import load_tagging_model
@@ -45,14 +46,14 @@ TEACHER_CACHE_DIR = "teacher-targets"
 
 @dataclass(frozen=True)
 class DistillResult:
-    """The student's training, and what became of each teacher cache (`train`, `unlabeled`)."""
+    """The student's training, and what became of each teacher cache (`train`, `unlabeled`, `transfer`)."""
 
     train: TrainResult
     caches: dict[str, CacheOutcome]
     teacher_seconds: float
     """Seconds the teacher spent scoring (0 when every cache was reused)."""
     soft_sentences: int
-    """Sentences trained on with the teacher's targets: the training split's and the unlabelled ones."""
+    """Sentences trained on with the teacher's targets: the training split's, the unlabelled and transfer ones."""
 
 
 class _Teacher:
@@ -120,6 +121,13 @@ def distill(
     if unlabeled_paths:
         text = read_unlabeled(unlabeled_paths, settings.unlabeled_format)
         sets["unlabeled"] = (list(text.words), list(text.documents))
+    if settings.transfer_copies > 0:
+        first = max(sets["unlabeled"][1]) + 1 if unlabeled_paths else 0
+        copies = transfer_set(
+            corpus.train, settings.transfer_copies, config.train.augment_probability, settings.transfer_seed, first
+        )
+        logger.info("transfer set: %d augmented copies of training sentences", len(copies.words))
+        sets["transfer"] = (list(copies.words), list(copies.documents))
     caches = {
         name: cached_scores(
             folder / f"{name}.npz",
@@ -137,12 +145,13 @@ def distill(
         for name, cached in caches.items()
     }
     config = _recorded(config, location, fingerprint, unlabeled_paths)
+    extra = [name for name in ("unlabeled", "transfer") if name in sets]
     soft = SoftTargets(
         train=targets["train"],
         loss=DistillationLoss(alpha=settings.alpha, temperature=settings.temperature),
-        extra_words=sets["unlabeled"][0] if unlabeled_paths else (),
-        extra=targets.get("unlabeled", ()),
-        extra_documents=sets["unlabeled"][1] if unlabeled_paths else None,
+        extra_words=[words for name in extra for words in sets[name][0]],
+        extra=[target for name in extra for target in targets[name]],
+        extra_documents=[document for name in extra for document in sets[name][1]] if extra else None,
     )
     result = train_model(
         config,
