@@ -7,12 +7,15 @@ more (bertner.selection: each sentence is one text), their gold labels are revea
 afresh on all labelled so far. Every model is bertner's default setting (MiniLM-L6, a CRF, word-shape
 features) trained with `train_model`, picks its epoch on the valid split and is scored on the test split with
 conlleval's rules. `random` draws from the pool with a seeded shuffle; it is always run, as the baseline.
+`--random-sizes` trains random further, at larger sizes, to say how many random sentences match the best
+strategy (by linear interpolation of random's mean curve).
 
-Writes results.json (every round's size, test F1 and timings), table.md (test F1 per round per strategy, mean
-over seeds, and each strategy's gain over random) and active_learning.png, and prints the cost of the run
+Each row is appended to rows.jsonl as it is made (a killed run keeps what it did). At the end: results.json
+(every round's size, words labelled, test F1 and timings), table.md (test F1 and words labelled per size per
+strategy, mean over seeds; where random is matched) and active_learning.png; it prints the cost of the run
 before it starts and, at the end, the cost of the full-size run (issue 22) at the pace measured here.
 
-Full size (issue 22; hours on a 2-core CPU, do not run it there):
+Full size (issue 22; about 40 min for the 2 seeds on an idle 2-core AVX-512 VM, 2026-12-06):
 
     python bench/active_learning.py --data /work/shared/data/conll2003 --output runs/al-full --seeds 42 43
 
@@ -55,6 +58,7 @@ def plan(args: argparse.Namespace, config: Config, pool: int) -> dict[str, int]:
     """What the run costs: trainings, optimizer steps, and pool sentences scored."""
     strategies = len(args.strategies) + 1
     sizes = [args.initial] + [args.initial + args.step * r for r in range(1, args.rounds + 1)] * strategies
+    sizes += list(getattr(args, "random_sizes", []))
     steps = sum(math.ceil(size / config.train.batch_size) * config.train.epochs for size in sizes)
     scored = sum(pool - args.initial - args.step * r for r in range(args.rounds)) * len(args.strategies)
     return {
@@ -78,6 +82,7 @@ def train_and_test(config: Config, labelled: list[Sentence], corpus: Corpus, see
     steps = json.loads((keep / "metrics.jsonl").read_text().splitlines()[-1])["step"]
     return {
         "size": len(labelled),
+        "words": sum(len(sentence.words) for sentence in labelled),
         "test_f1": evaluation.scores.overall.f1,
         "valid_f1": result.best_valid_f1,
         "train_seconds": round(trained, 1),
@@ -103,17 +108,47 @@ def choose_next(model_dir: Path, strategy: str, pool: list[int], train: tuple[Se
     return [pool[i] for i in chosen.kept], time.monotonic() - started
 
 
+def _rows(results: list[dict], strategy: str, size: int) -> list[dict]:
+    return [r for r in results if r["size"] == size and r["strategy"] in (strategy, "initial")]
+
+
 def table(results: list[dict], strategies: list[str]) -> str:
+    """Test F1 (mean ± std over seeds) and mean words labelled, per size and strategy; then, for each strategy,
+    how many random sentences match its F1 at its largest size."""
     sizes = sorted({row["size"] for row in results})
-    header = "| labelled | " + " | ".join(strategies) + " |"
-    lines = [header, "|" + "---|" * (len(strategies) + 1)]
+    header = "| labelled sentences | " + " | ".join(f"{s}: test F1 | {s}: words" for s in strategies) + " |"
+    lines = [header, "|" + "---|" * (2 * len(strategies) + 1)]
     for size in sizes:
         cells = []
         for strategy in strategies:
-            f1s = [r["test_f1"] * 100 for r in results if r["size"] == size and r["strategy"] in (strategy, "initial")]
+            rows = _rows(results, strategy, size)
+            f1s = [r["test_f1"] * 100 for r in rows]
+            words = [r["words"] for r in rows]
             cells.append(f"{np.mean(f1s):.2f} ± {np.std(f1s):.2f} (n={len(f1s)})" if f1s else "")
+            cells.append(f"{np.mean(words):,.0f}" if words else "")
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    random_sizes = [size for size in sizes if _rows(results, "random", size)]
+    random_f1 = [np.mean([r["test_f1"] * 100 for r in _rows(results, "random", size)]) for size in random_sizes]
+    lines.append("")
+    for strategy in strategies[1:]:
+        ran = [size for size in sizes if any(r["strategy"] == strategy for r in _rows(results, strategy, size))]
+        if not ran:
+            continue
+        largest = max(ran)
+        f1 = float(np.mean([r["test_f1"] * 100 for r in _rows(results, strategy, largest)]))
+        lines.append(f"- {strategy} at {largest}: {f1:.2f}; {matched(random_sizes, random_f1, f1)}")
     return "\n".join(lines) + "\n"
+
+
+def matched(sizes: list[int], f1s: list[float], target: float) -> str:
+    """Where random's mean curve (`f1s` at `sizes`, ascending) first reaches `target`, linearly interpolated."""
+    for index in range(1, len(sizes)):
+        if f1s[index] >= target:
+            low, high = f1s[index - 1], f1s[index]
+            share = (target - low) / (high - low) if high > low else 1.0
+            at = sizes[index - 1] + share * (sizes[index] - sizes[index - 1])
+            return f"random matches it at about {at:,.0f} sentences"
+    return f"random does not reach it by {sizes[-1]:,} sentences ({f1s[-1]:.2f})"
 
 
 def plot(results: list[dict], strategies: list[str], path: Path) -> None:
@@ -146,6 +181,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--strategies", nargs="+", default=list(MODEL_STRATEGIES), choices=MODEL_STRATEGIES)
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43])
+    parser.add_argument(
+        "--random-sizes",
+        nargs="*",
+        type=int,
+        default=[],
+        help="more sizes (beyond the last round) to train random at, to find where it matches the best strategy",
+    )
     parser.add_argument("--epochs", type=int, help="epochs per training (default: the config's)")
     parser.add_argument("--limit-eval", type=int, help="only the first N valid and test sentences")
     parser.add_argument(
@@ -164,14 +206,22 @@ def main() -> int:
     strategies = ["random", *args.strategies]
     args.output.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
+    log = (args.output / "rows.jsonl").open("a", encoding="utf-8")
+
+    def record(row: dict) -> None:
+        results.append(row)
+        line = json.dumps(row)
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
     work = Path(tempfile.mkdtemp(prefix="al-", dir=args.output))
     try:
         for seed in args.seeds:
             initial = random.Random(seed).sample(range(len(corpus.train)), args.initial)
             first = work / f"seed{seed}-initial"
             row = train_and_test(config, [corpus.train[i] for i in initial], corpus, seed, first)
-            results.append({"seed": seed, "strategy": "initial", "round": 0, **row})
-            print(json.dumps(results[-1]), flush=True)
+            record({"seed": seed, "strategy": "initial", "round": 0, **row})
             for strategy in strategies:
                 labelled, model_dir = list(initial), first
                 for round_number in range(1, args.rounds + 1):
@@ -183,7 +233,7 @@ def main() -> int:
                     labelled += picked
                     here = work / f"seed{seed}-{strategy}-{round_number}"
                     row = train_and_test(config, [corpus.train[i] for i in labelled], corpus, seed, here)
-                    results.append(
+                    record(
                         {
                             "seed": seed,
                             "strategy": strategy,
@@ -193,15 +243,25 @@ def main() -> int:
                             **row,
                         }
                     )
-                    print(json.dumps(results[-1]), flush=True)
                     if model_dir != first:
                         shutil.rmtree(model_dir, ignore_errors=True)
                     model_dir = here
                 if model_dir != first:
                     shutil.rmtree(model_dir, ignore_errors=True)
+                if strategy == "random":
+                    for size in sorted(args.random_sizes):
+                        chosen_set = set(labelled)
+                        pool = [i for i in range(len(corpus.train)) if i not in chosen_set]
+                        order = ranking(None, len(pool), "random", seed * 1000 + size)
+                        labelled += [pool[i] for i in order[: size - len(labelled)]]
+                        here = work / f"seed{seed}-random-{size}"
+                        row = train_and_test(config, [corpus.train[i] for i in labelled], corpus, seed, here)
+                        record({"seed": seed, "strategy": "random", "round": f"extra-{size}", **row})
+                        shutil.rmtree(here, ignore_errors=True)
             shutil.rmtree(first, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        log.close()
 
     # Paces measured here: evaluation (test scoring) per sentence; a training step with its per-epoch valid
     # evaluation taken out; pool scoring per sentence. The full run's cost is extrapolated from them.

@@ -38,6 +38,18 @@ def test_the_scores_match_a_hand_computation() -> None:
     assert uncertainty(marginals, "entropy") == pytest.approx(math.log(2) / 2)
     assert uncertainty(marginals, "margin") == pytest.approx(((1 - 0) + (1 - 1)) / 2)
     assert uncertainty(marginals, "least-confidence") == pytest.approx(1 - math.sqrt(0.5 * 1.0))
+    assert uncertainty(marginals, "total-entropy") == pytest.approx(math.log(2))
+
+
+def test_total_entropy_prefers_the_longer_of_two_texts_that_the_mean_finds_equally_uncertain() -> None:
+    texts = ["Anna met", "Anna met Carl here"]  # half their words capitalised each: equal means
+    pool = Pool(tuple(PoolText(text=t, source="p", line=i + 1) for i, t in enumerate(texts)))
+    per_word = {True: entropy(PER_OR_LOC), False: entropy(SURE_O)}
+    selection = select_texts(StubModel(by_case), pool, budget=1, strategy="total-entropy")
+    hand = [sum(per_word[w[0].isupper()] for w in t.split()) for t in texts]
+    assert hand[1] == pytest.approx(2 * hand[0])
+    assert [item.text.text for item in selection.chosen] == [texts[1]]
+    assert selection.chosen[0].score == pytest.approx(hand[1], abs=1e-5)
 
 
 def test_the_most_uncertain_texts_are_chosen_within_the_budget_and_duplicates_dropped() -> None:

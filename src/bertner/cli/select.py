@@ -10,10 +10,11 @@ from bertner.cli.options import add_backend_options, non_negative_int, positive_
 
 _DESCRIPTION = """\
 Scores every text of an unlabelled pool by the model's uncertainty about its words (from their marginals:
-the CRF's forward-backward marginals for a CRF model, the members' mean for an ensemble), length-normalised:
+the CRF's forward-backward marginals for a CRF model, the members' mean for an ensemble):
   entropy           mean over words of the entropy of the word's tag distribution
   margin            mean over words of 1 - (best - second best tag probability)
   least-confidence  1 - geometric mean over words of the best tag probability
+  total-entropy     sum over words of the entropy (not length-normalised: for a budget counted in texts)
   random            a seeded shuffle (the baseline)
 drops near-duplicates (equal normalised text, or Jaccard >= 0.8 over word 3-shingles, against texts already
 chosen), and writes the BUDGET most informative to OUT/tasks.json (Label Studio tasks with the model's

@@ -2,10 +2,11 @@
 
 A text's words t = 1..N (all its sentences' words) each have a marginal distribution p_t over the model's K
 labels (inference/probabilities.py: the softmax without a CRF, the forward-backward marginal with one, the
-members' mean for an ensemble). Write p_t(1) >= p_t(2) for its two largest values. Every score is
-length-normalised, so that a long text does not win by its length alone (Shen et al. 2018, "Deep active learning
-for named entity recognition", normalise their sequence scores by length for the same reason), and a higher
-score means more informative:
+members' mean for an ensemble). Write p_t(1) >= p_t(2) for its two largest values. A higher score means more
+informative. The first three scores are length-normalised, so that a long text does not win by its length alone
+(Shen et al. 2018, "Deep active learning for named entity recognition", normalise their sequence scores by length
+for the same reason): they suit a budget counted in words. The last is not: where the budget counts texts (an
+annotator's task is a text, whatever its length), a long text holds more to learn for the same cost.
 
     entropy           U = (1/N) * sum_t H(p_t),  H(p) = -sum_j p_j log p_j   (nats; token entropy, the mean over
                                                                               words: Settles & Craven 2008)
@@ -15,6 +16,9 @@ score means more informative:
                         = 1 - exp((1/N) * sum_t log p_t(1))                  (one minus the sequence's confidence,
                                                                               length-normalised: Shen et al.'s
                                                                               MNLP in probability form)
+    total-entropy     U = sum_t H(p_t)                                       (Settles & Craven's total token
+                                                                              entropy: the entropy of all the
+                                                                              text's words, not normalised)
 
 The sequence's confidence in least-confidence is the product of its words' best marginals: the probability of
 the best path when words are independent (no CRF); with a CRF it reads the marginals the same way rather than
@@ -28,8 +32,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-STRATEGIES = ("entropy", "margin", "least-confidence", "random")
-MODEL_STRATEGIES = STRATEGIES[:3]
+STRATEGIES = ("entropy", "margin", "least-confidence", "total-entropy", "random")
+MODEL_STRATEGIES = STRATEGIES[:4]
 
 # log(0) guard: a marginal of exactly 0 contributes 0 to the entropy, and the best marginal is never below 1/K
 _TINY = 1e-300
@@ -42,10 +46,10 @@ def uncertainty(marginals: np.ndarray, strategy: str) -> float:
     if marginals.ndim != 2 or len(marginals) == 0:
         raise ValueError(f"expected (words >= 1, num_labels) marginals, got shape {marginals.shape}")
     p = np.asarray(marginals, dtype=np.float64)
-    if strategy == "entropy":
+    if strategy in ("entropy", "total-entropy"):
         # (words,)
         entropy = -(p * np.log(np.maximum(p, _TINY))).sum(axis=1)
-        return float(entropy.mean())
+        return float(entropy.mean() if strategy == "entropy" else entropy.sum())
     # (words, num_labels), each row descending
     ordered = -np.sort(-p, axis=1)
     if strategy == "margin":
