@@ -1,7 +1,8 @@
 """Entity scores as probabilities (issue 23): the shipped calibration, fitted on valid, measured on test.
 
     python bench/calibration.py --model runs/minilm-default-seed42 --data /work/shared/data/conll2003 \\
-        [--fit FILE] [--test FILE] [--per-type auto|yes|no] [--backend auto|torch|onnx] [--png reliability.png]
+        [--fit FILE] [--test FILE] [--per-type auto|yes|no] [--backend auto|torch|onnx] [--png reliability.png] \\
+        [--isotonic]
 
 `--model` is a run, an export or an ensemble folder. The temperature is fitted on the valid split (or on `--fit`, a
 labelled file) exactly as `bertner train` and `bertner calibrate` fit it (inference/calibrate.py; nothing is
@@ -9,6 +10,14 @@ written into the model's folder), and the predicted entities of the test split (
 T = 1 and with it. Prints one JSON object: the calibration, and for each of `t1` and `calibrated` the 15-bin
 entity ECE on the test file, how many of its entities score >= 0.9 and the precision among them. The entities
 are the same in both: a temperature never changes the tags.
+
+Two diagnostics for what a temperature leaves, neither of them shipped:
+- `floor`: the ECE that perfectly calibrated scores would show on these entities by chance: outcomes drawn as
+  Bernoulli(score) from the calibrated scores themselves, 200 draws (mean and 95th percentile). An ECE near it
+  cannot be told from calibrated with this many entities.
+- `--isotonic`: a monotone map (scikit-learn's IsotonicRegression, which cleanlab brings) fitted on the fit file's
+  calibrated entity scores against their outcomes and applied to the test file's: whether a more flexible
+  calibrator than a temperature would reach what the temperature does not.
 """
 
 from __future__ import annotations
@@ -22,8 +31,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+
 from bertner.data.corpus import find_split, read_file
-from bertner.evaluation.report.calibration import EntityScores, calibration_section
+from bertner.evaluation.calibration import entity_outcomes, reliability
+from bertner.evaluation.report.calibration import EntityScores, calibration_section, summarise
+from bertner.evaluation.spans import chunks
 from bertner.inference.calibrate import fit_model
 from bertner.inference.ensemble.folder import load_tagging_model
 from bertner.inference.evaluate import evaluate_sentences
@@ -47,6 +60,7 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"))
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--png", type=Path, help="write the test split's reliability diagrams here")
+    parser.add_argument("--isotonic", action="store_true", help="also an isotonic map fitted on the fit file (above)")
     args = parser.parse_args()
     if args.data is None and (args.fit is None or args.test is None):
         parser.error("give --data, or both --fit and --test")
@@ -83,8 +97,38 @@ def main() -> None:
         "machine": {"date": date.today().isoformat(), "cpu": platform.processor(), "flags": _cpu_flags()},
     }
     print(json.dumps(result, indent=2))
+    test_scores, test_correct = _flat_outcomes(scores.calibrated, evaluation.predicted, gold)
+    result["floor"] = _floor(test_scores)
+    if args.isotonic:
+        from sklearn.isotonic import IsotonicRegression
+
+        fit_evaluation = evaluate_sentences(calibrated, fit_sentences, args.batch_size)
+        fit_scores = fit_evaluation.entity_scores
+        assert fit_scores is not None
+        fit_x, fit_y = _flat_outcomes(
+            fit_scores.calibrated or fit_scores.raw, fit_evaluation.predicted, [s.tags for s in fit_sentences]
+        )
+        mapping = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(fit_x, fit_y.astype(float))
+        mapped = mapping.predict(test_scores)
+        result["isotonic"] = {"knots": len(mapping.X_thresholds_), **summarise(mapped, test_correct).to_dict()}
+        result["isotonic"]["floor"] = _floor(mapped)
+    print(json.dumps(result, indent=2))
     if args.png is not None:
         args.png.write_bytes(next(iter(images.values())))
+
+
+def _flat_outcomes(rows, predicted, gold) -> tuple[np.ndarray, np.ndarray]:
+    """Every predicted entity's score and whether it is right, flattened over sentences."""
+    found = [chunks(row) for row in predicted]
+    correct = [c for row in entity_outcomes([chunks(row) for row in gold], found) for c in row]
+    return np.array([value for row in rows for value in row], dtype=np.float64), np.array(correct, dtype=bool)
+
+
+def _floor(scores: np.ndarray, draws: int = 200) -> dict[str, float]:
+    """The ECE of outcomes drawn from the scores themselves: what a calibrated model shows by chance."""
+    rng = np.random.default_rng(0)
+    eces = [reliability(scores, rng.random(len(scores)) < scores).ece for _ in range(draws)]
+    return {"mean": float(np.mean(eces)), "p95": float(np.percentile(eces, 95))}
 
 
 if __name__ == "__main__":
