@@ -11,13 +11,12 @@ T = 1 and with it. Prints one JSON object: the calibration, and for each of `t1`
 entity ECE on the test file, how many of its entities score >= 0.9 and the precision among them. The entities
 are the same in both: a temperature never changes the tags.
 
-Two diagnostics for what a temperature leaves, neither of them shipped:
-- `floor`: the ECE that perfectly calibrated scores would show on these entities by chance: outcomes drawn as
-  Bernoulli(score) from the calibrated scores themselves, 200 draws (mean and 95th percentile). An ECE near it
-  cannot be told from calibrated with this many entities.
-- `--isotonic`: a monotone map (scikit-learn's IsotonicRegression, which cleanlab brings) fitted on the fit file's
-  calibrated entity scores against their outcomes and applied to the test file's: whether a more flexible
-  calibrator than a temperature would reach what the temperature does not.
+A diagnostic, `floor`: the ECE that perfectly calibrated scores would show on these entities by chance:
+outcomes drawn as Bernoulli(score) from the calibrated scores themselves, 200 draws (mean and 95th
+percentile). An ECE near it cannot be told from calibrated with this many entities.
+Where the --isotonic flag is given, the calibration also gets the score map `bertner calibrate --isotonic` fits
+(isotonic regression on the fit file's entity scores at the temperature, decoding/calibration.py), and `isotonic`
+reports the test file's entities with it: whether a calibrator that can bend reaches what a temperature does not.
 """
 
 from __future__ import annotations
@@ -72,8 +71,10 @@ def main() -> None:
     fit_sentences, _ = read_file(fit_path, model.config.data)
     test, _ = read_file(test_path, model.config.data)
     started = time.monotonic()
-    fitted = fit_model(model, fit_sentences, str(fit_path), args.per_type, args.batch_size)
+    fitted = fit_model(model, fit_sentences, str(fit_path), args.per_type, args.batch_size, isotonic=args.isotonic)
     fit_seconds = time.monotonic() - started
+    mapped = dataclasses.replace(model, calibration=fitted.calibration)
+    fitted = dataclasses.replace(fitted, calibration=dataclasses.replace(fitted.calibration, score_map=None))
     calibrated = dataclasses.replace(model, calibration=fitted.calibration)
     evaluation = evaluate_sentences(calibrated, test, args.batch_size)
     scores = evaluation.entity_scores
@@ -100,18 +101,15 @@ def main() -> None:
     test_scores, test_correct = _flat_outcomes(scores.calibrated, evaluation.predicted, gold)
     result["floor"] = _floor(test_scores)
     if args.isotonic:
-        from sklearn.isotonic import IsotonicRegression
-
-        fit_evaluation = evaluate_sentences(calibrated, fit_sentences, args.batch_size)
-        fit_scores = fit_evaluation.entity_scores
-        assert fit_scores is not None
-        fit_x, fit_y = _flat_outcomes(
-            fit_scores.calibrated or fit_scores.raw, fit_evaluation.predicted, [s.tags for s in fit_sentences]
-        )
-        mapping = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(fit_x, fit_y.astype(float))
-        mapped = mapping.predict(test_scores)
-        result["isotonic"] = {"knots": len(mapping.X_thresholds_), **summarise(mapped, test_correct).to_dict()}
-        result["isotonic"]["floor"] = _floor(mapped)
+        on_map = evaluate_sentences(mapped, test, args.batch_size)
+        assert on_map.entity_scores is not None and on_map.entity_scores.calibrated is not None
+        map_scores, map_correct = _flat_outcomes(on_map.entity_scores.calibrated, on_map.predicted, gold)
+        knots = len(mapped.calibration.score_map or ())
+        result["isotonic"] = {
+            "knots": knots,
+            **summarise(map_scores, map_correct).to_dict(),
+            "floor": _floor(map_scores),
+        }
     print(json.dumps(result, indent=2))
     if args.png is not None:
         args.png.write_bytes(next(iter(images.values())))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,17 @@ def test_calibrate_writes_the_temperature_that_every_loader_then_uses(
     report = (output / "report.md").read_text(encoding="utf-8")
     assert "## Entity calibration" in report and "| T = 1 | " in report and "| calibrated | " in report
     assert "reliability.png" in report and (output / "reliability.png").stat().st_size > 1000
+
+
+def test_calibrate_isotonic_saves_a_score_map_that_loaders_use(
+    run: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = Path(shutil.copytree(run, tmp_path / "run"))
+    assert main(["-q", "calibrate", str(copy), "--data", str(tiny_data), "--per-type", "no", "--isotonic"]) == 0
+    calibration = read_calibration(copy / CALIBRATION_FILE)
+    assert calibration is not None and calibration.score_map is not None
+    assert "isotonic map" in capsys.readouterr().out
+    assert load_tagging_model(str(copy)).calibration == calibration
 
 
 def test_predict_min_score_drops_exactly_the_entities_below_it(

@@ -7,6 +7,7 @@ is found by every loader, copied by an export, and gives the same scores on PyTo
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,8 @@ from entity_oracle import independent_entity_probability
 from tiny_models import write_random_run
 
 LABELS = LabelSet.from_types(["LOC", "MISC", "ORG", "PER"])
-CALIBRATION = Calibration(temperature=2.5, per_type={"PER": 1.5}, fitted_on="by hand")
+MAP = ((0.0, 0.05), (0.5, 0.3), (0.9, 0.85))
+CALIBRATION = Calibration(temperature=2.5, per_type={"PER": 1.5}, score_map=MAP, fitted_on="by hand")
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +119,13 @@ def test_a_saved_calibration_survives_load_export_and_onnx_with_the_same_scores(
     scores = run.word_scores([s.words for s in sentences], documents=[s.document for s in sentences])
     raw = score_entities(scores, tagged.entities, LABELS.labels)
     expected = score_entities(scores, tagged.entities, LABELS.labels, CALIBRATION)
+    # the oracle of the map: the temperatures' probabilities, linearly interpolated between its knots, flat beyond
+    at_temperature = score_entities(
+        scores, tagged.entities, LABELS.labels, dataclasses.replace(CALIBRATION, score_map=None)
+    )
+    knots = np.array(MAP)
+    for row, unmapped in zip(expected, at_temperature, strict=True):
+        assert row == pytest.approx(list(np.interp(unmapped, knots[:, 0], knots[:, 1])), abs=1e-12)
     flat = [p for row in tagged.scores for p in row]
     assert flat == pytest.approx([p for row in expected for p in row], abs=1e-9)
     assert flat != pytest.approx([p for row in raw for p in row], abs=1e-3), "the temperature must show"

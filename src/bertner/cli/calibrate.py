@@ -33,6 +33,12 @@ def add_parser(commands: Any) -> None:
         help="one temperature per entity type: auto keeps them when they lower the held-out log loss (two halves "
         "of the data, each fitted on the other)",
     )
+    p.add_argument(
+        "--isotonic",
+        action="store_true",
+        help="after the temperature, fit a monotone map of entity scores (isotonic regression, needs scikit-learn): "
+        "it can bend where a temperature can only sharpen or soften; worth it with a few thousand entities",
+    )
     p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass")
     add_backend_options(p)
 
@@ -48,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     sentences, _ = read_file(path, model.config.data)
     if not sentences:
         raise UserError(f"{path}: no sentences to calibrate on")
-    fitted = fit_model(model, sentences, str(path), args.per_type, args.batch_size, progress=not args.quiet)
+    fitted = fit_model(
+        model, sentences, str(path), args.per_type, args.batch_size, progress=not args.quiet, isotonic=args.isotonic
+    )
     written = save_calibration(model, fitted.calibration)
     print(f"calibrated {args.model} ({model.kind} on {model.backend}): {fitted.summary()}")
     print(f"wrote {written}")

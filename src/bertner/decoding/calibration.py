@@ -17,6 +17,12 @@ The search is 1-D and bounded, on log T: a coarse grid, then golden-section sear
 time, each over the same bounds, keeping the others fixed; they are kept only if they lower the log loss. A
 type with fewer than MIN_PER_TYPE predicted entities keeps the global temperature: a handful of entities
 would drive its own to a bound.
+
+With `isotonic`, a score map (decoding/temperature.py) is fitted last: scikit-learn's isotonic regression of the
+entities' correctness on their probabilities at the fitted temperatures (the pool-adjacent-violators fit of the
+non-decreasing map that minimises the squared error; Zadrozny & Elkan 2002), its knots saved with the
+temperatures. It is fitted in-sample, so the `ece_after` it records on the same entities flatters it: measure
+it on other data (bench/calibration.py --isotonic).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ def fit_calibration(
     per_type: bool = False,
     bounds: tuple[float, float] = BOUNDS,
     batch_size: int = 64,
+    isotonic: bool = False,
 ) -> Calibration:
     """The temperature (and per-type temperatures if `per_type`) that calibrates `scores`' entity scores.
 
@@ -61,6 +68,7 @@ def fit_calibration(
         labels: the model's tags in label id order; `scheme` is theirs.
         fitted_on: recorded in the result, e.g. the data file's path.
         bounds: the lowest and highest temperature searched.
+        isotonic: also fit a score map after the temperatures (see the module; needs scikit-learn).
 
     Raises:
         ValueError: when the sentences of `gold` and `scores` differ in number, or nothing is predicted.
@@ -90,15 +98,40 @@ def fit_calibration(
         types = [entity_type for entity_type in tags.types if counts[entity_type] >= MIN_PER_TYPE]
         best = _fit_per_type(best, types, loss, low, high)
     before = reliability(_probabilities(subset, found, tags, batch_size), correct).ece
-    after = reliability(_probabilities(best.apply(subset, labels), found, tags, batch_size), correct).ece
+    at_temperature = _probabilities(best.apply(subset, labels), found, tags, batch_size)
+    score_map = isotonic_map(at_temperature, correct) if isotonic else None
+    mapped = Calibration(score_map=score_map).map_scores(at_temperature)
+    after = reliability(mapped, correct).ece
     return Calibration(
         temperature=best.temperature,
         per_type=best.per_type,
+        score_map=score_map,
         fitted_on=fitted_on,
         n=len(correct),
         ece_before=before,
         ece_after=after,
     )
+
+
+def isotonic_map(probabilities: np.ndarray, correct: np.ndarray) -> tuple[tuple[float, float], ...]:
+    """Knots (score, probability) of the isotonic regression of `correct` on `probabilities` (both (entities,)).
+
+    Raises:
+        ValueError: scikit-learn is not installed.
+    """
+    try:
+        from sklearn.isotonic import IsotonicRegression
+    except ImportError as error:
+        raise ValueError("an isotonic score map needs scikit-learn: pip install scikit-learn") from error
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    fitted.fit(np.asarray(probabilities, dtype=np.float64), np.asarray(correct, dtype=np.float64))
+    knots: list[tuple[float, float]] = []
+    for x, y in zip(fitted.X_thresholds_, fitted.y_thresholds_, strict=True):
+        if knots and x <= knots[-1][0]:  # a tie of scores: one knot, at the higher probability (never decreasing)
+            knots[-1] = (knots[-1][0], max(knots[-1][1], float(y)))
+        else:
+            knots.append((float(x), float(y)))
+    return tuple(knots)
 
 
 def _fit_per_type(

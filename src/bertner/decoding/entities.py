@@ -96,10 +96,14 @@ def score_entities(
     batch_size: int = 64,
 ) -> list[list[float]]:
     """The probability of each entity of each sentence under `scores` (raw, as the model gave them) with
-    `calibration` applied; `labels` are the model's tags in label id order. See `entity_probabilities`."""
+    `calibration` applied (its temperatures, then its score map); `labels` are the model's tags in label id
+    order. See `entity_probabilities`."""
     if calibration is not None:
         scores = calibration.apply(scores, labels)
-    return entity_probabilities(scores, entities, EntityTags.from_labels(labels), batch_size)
+    probabilities = entity_probabilities(scores, entities, EntityTags.from_labels(labels), batch_size)
+    if calibration is None or calibration.score_map is None:
+        return probabilities
+    return [calibration.map_scores(row) for row in probabilities]
 
 
 def entity_probabilities(

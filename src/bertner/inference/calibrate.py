@@ -67,6 +67,7 @@ class Fitted:
         text = f"{c.describe()} on {c.n} predicted entities of {c.fitted_on}"
         if c.ece_before is not None and c.ece_after is not None:
             text += f": ECE {c.ece_before:.4f} at T = 1, {c.ece_after:.4f} calibrated"
+            text += " (in-sample, which flatters the map)" if c.score_map is not None else ""
         if self.evidence is not None:
             e = self.evidence
             verdict = "kept" if e.helps else "not kept"
@@ -93,6 +94,7 @@ def fit_model(
     batch_size: int = 64,
     progress: bool = False,
     word_scores: WordScores | None = None,
+    isotonic: bool = False,
 ) -> Fitted:
     """The temperature that calibrates `model`'s entity probabilities on `sentences` (labelled).
 
@@ -100,6 +102,7 @@ def fit_model(
         fitted_on: recorded with the calibration, e.g. the data file.
         per_type: `yes`, `no`, or `auto` (see the module).
         word_scores: the model's raw scores of `sentences`, when they are at hand (not scored again).
+        isotonic: also fit a score map after the temperature (decoding/calibration.py).
 
     Raises:
         UserError: when the model predicts no entity in `sentences`, or `per_type` is not a choice.
@@ -116,7 +119,9 @@ def fit_model(
         evidence = _per_type_evidence(word_scores, gold, sentences, labels, scheme, batch_size)
     use_per_type = per_type == "yes" or (evidence is not None and evidence.helps)
     try:
-        calibration = fit_calibration(word_scores, gold, labels, fitted_on, scheme, use_per_type, batch_size=batch_size)
+        calibration = fit_calibration(
+            word_scores, gold, labels, fitted_on, scheme, use_per_type, batch_size=batch_size, isotonic=isotonic
+        )
     except ValueError as error:
         raise UserError(str(error)) from error
     return Fitted(calibration, evidence)
