@@ -19,6 +19,11 @@ Full size (issue 22; about 40 min for the 2 seeds on an idle 2-core AVX-512 VM, 
 
     python bench/active_learning.py --data /work/shared/data/conll2003 --output runs/al-full --seeds 42 43
 
+Two runs' results as one table and plot (the first run's row wins where both have one, e.g. random and the
+initial round, which a seed makes the same in both):
+
+    python bench/active_learning.py --merge runs/al-full/results.json runs/al-total/results.json --output OUT
+
 A tiny check that it works:
 
     python bench/active_learning.py --data /work/shared/data/conll2003 --output runs/al-tiny \\
@@ -123,9 +128,9 @@ def table(results: list[dict], strategies: list[str]) -> str:
         for strategy in strategies:
             rows = _rows(results, strategy, size)
             f1s = [r["test_f1"] * 100 for r in rows]
-            words = [r["words"] for r in rows]
+            words = [r["words"] for r in rows if "words" in r]  # runs before 2026-12-06 16:20 did not record it
             cells.append(f"{np.mean(f1s):.2f} ± {np.std(f1s):.2f} (n={len(f1s)})" if f1s else "")
-            cells.append(f"{np.mean(words):,.0f}" if words else "")
+            cells.append(f"{np.mean(words):,.0f}" if words else ("not recorded" if rows else ""))
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
     random_sizes = [size for size in sizes if _rows(results, "random", size)]
     random_f1 = [np.mean([r["test_f1"] * 100 for r in _rows(results, "random", size)]) for size in random_sizes]
@@ -171,9 +176,30 @@ def plot(results: list[dict], strategies: list[str], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
+def merge(paths: list[Path], output: Path) -> int:
+    """Write table.md and active_learning.png for the rows of several runs' results.json."""
+    results: list[dict] = []
+    seen: set[tuple] = set()
+    for path in paths:
+        for row in json.loads(path.read_text(encoding="utf-8"))["results"]:
+            key = (row["seed"], row["strategy"], row["round"])
+            if key not in seen:
+                seen.add(key)
+                results.append(row)
+    named = {row["strategy"] for row in results} - {"initial", "random"}
+    strategies = ["random", *[s for s in MODEL_STRATEGIES if s in named]]
+    output.mkdir(parents=True, exist_ok=True)
+    text = table(results, strategies)
+    (output / "table.md").write_text(text, encoding="utf-8")
+    plot(results, strategies, output / "active_learning.png")
+    print(text)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="a corpus folder with train/valid/test")
+    parser.add_argument("--data", help="a corpus folder with train/valid/test")
+    parser.add_argument("--merge", nargs="+", type=Path, help="results.json files to merge into one table and plot")
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--config", type=Path, help="a training config (default: bertner's defaults, MiniLM-L6)")
     parser.add_argument("--initial", type=int, default=500)
@@ -194,6 +220,10 @@ def main() -> int:
         "--limit-train", type=int, help="only the first N training sentences (the initial set and pool)"
     )
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge, args.output)
+    if args.data is None:
+        parser.error("--data is needed to run the loop")
 
     overrides = {
         "train": {"epochs": args.epochs},
