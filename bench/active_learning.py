@@ -15,7 +15,7 @@ Each row is appended to rows.jsonl as it is made (a killed run keeps what it did
 strategy, mean over seeds; where random is matched) and active_learning.png; it prints the cost of the run
 before it starts and, at the end, the cost of the full-size run (issue 22) at the pace measured here.
 
-Full size (issue 22; about 40 min for the 2 seeds on an idle 2-core AVX-512 VM, 2026-12-06):
+Full size (issue 22; 47 min for the 2 seeds on a 2-core AVX-512 VM, 2026-12-06, docs/results.md):
 
     python bench/active_learning.py --data /work/shared/data/conll2003 --output runs/al-full --seeds 42 43
 
