@@ -97,7 +97,6 @@ def main() -> None:
         "calibrated": metrics["after"],
         "machine": {"date": date.today().isoformat(), "cpu": platform.processor(), "flags": _cpu_flags()},
     }
-    print(json.dumps(result, indent=2))
     test_scores, test_correct = _flat_outcomes(scores.calibrated, evaluation.predicted, gold)
     result["floor"] = _floor(test_scores)
     if args.isotonic:

@@ -65,12 +65,17 @@ def test_with_a_crf_the_fitted_temperature_is_the_one_the_path_scores_were_scale
     assert fitted.ece_after < fitted.ece_before
 
 
-def test_per_type_temperatures_follow_each_type_s_own_miscalibration() -> None:
-    words = 6
+def sampled(words: int) -> tuple[np.ndarray, np.ndarray]:
+    """True logits of 1,000 sentences and gold tags drawn word by word from their softmax."""
     logits = true_logits(1000, words, seed=5)
     rng = np.random.default_rng(6)
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    tags = (rng.random((len(p), 1)) > p.cumsum(axis=1)).sum(axis=1)
+    return logits, (rng.random((len(p), 1)) > p.cumsum(axis=1)).sum(axis=1)
+
+
+def test_per_type_temperatures_follow_each_type_s_own_miscalibration() -> None:
+    words = 6
+    logits, tags = sampled(words)
     # LOC's columns (1, 2) overconfident, PER's (3, 4) underconfident
     reported = logits * np.array([1.0, 3.0, 3.0, 0.6, 0.6])
     scores = word_scores(reported, words)
@@ -97,10 +102,7 @@ def test_the_isotonic_map_recovers_a_known_curve_that_no_temperature_is() -> Non
 
 def test_an_isotonic_map_after_the_temperature_lowers_the_ece_it_leaves() -> None:
     words = 6
-    logits = true_logits(1000, words, seed=5)
-    rng = np.random.default_rng(6)
-    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    tags = (rng.random((len(p), 1)) > p.cumsum(axis=1)).sum(axis=1)
+    logits, tags = sampled(words)
     # LOC overconfident, PER underconfident: one temperature cannot fix both, a map of the scores can do more
     scores = word_scores(logits * np.array([1.0, 3.0, 3.0, 0.6, 0.6]), words)
     gold = gold_of(tags, words)

@@ -154,11 +154,17 @@ def test_distill_reuses_its_cache_without_loading_the_teacher_and_recomputes_whe
     assert list(cache_folder(tmp_path / "cache", str(teacher.resolve())).iterdir())[0].name == "train.npz"
 
 
+def _news(folder: Path) -> Path:
+    """Two lines of unlabelled text, 6 and 9 words."""
+    text = folder / "news.txt"
+    text.write_text("Maria Okafor flew to Lisbon .\nThe Harbour Trust hired Tomas Berg in Oslo .\n", encoding="utf-8")
+    return text
+
+
 def test_unlabelled_sentences_are_trained_on_soft_targets_only(
     tiny_bert: Path, corpus: Corpus, teacher: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    text = tmp_path / "news.txt"
-    text.write_text("Maria Okafor flew to Lisbon .\nThe Harbour Trust hired Tomas Berg in Oslo .\n", encoding="utf-8")
+    text = _news(tmp_path)
     calls: list[SoftTargets] = []
     monkeypatch.setattr(distill_run, "train_model", _no_training(calls))
     config = _student_config(tiny_bert, unlabeled=(str(text),))
@@ -186,8 +192,7 @@ def test_unlabelled_sentences_are_trained_on_soft_targets_only(
 def test_a_transfer_set_of_augmented_copies_follows_the_unlabelled_text_with_teacher_targets_only(
     tiny_bert: Path, corpus: Corpus, teacher: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    text = tmp_path / "news.txt"
-    text.write_text("Maria Okafor flew to Lisbon .\nThe Harbour Trust hired Tomas Berg in Oslo .\n", encoding="utf-8")
+    text = _news(tmp_path)
     calls: list[SoftTargets] = []
     monkeypatch.setattr(distill_run, "train_model", _no_training(calls))
     config = _student_config(tiny_bert, unlabeled=(str(text),), transfer_copies=1.0, transfer_seed=5)
