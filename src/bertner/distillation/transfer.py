@@ -1,9 +1,10 @@
 """A transfer set made from the training data: augmented copies of its sentences, tagged by the teacher.
 
 Where no unlabelled text of the domain exists, new sentences for the teacher to tag can be made from the
-training set itself, as TinyBERT did for its distillation (Jiao et al. 2020, its data augmentation): each copy
-has mentions replaced by other mentions of the same type and words by other words with the same tag
-(data/augment.py, the augmentation of `[train] augment`, both methods, with `train.augment_probability`). The
+training set itself, the idea of TinyBERT's data augmentation for distillation (Jiao et al. 2020, who replace
+words by a masked LM's and GloVe's neighbours). Here the replacements are Dai & Adel's: each copy has mentions
+replaced by other mentions of the same type and words by other words with the same tag (data/augment.py, the
+augmentation of `[train] augment`, both methods, with `train.augment_probability`). The
 copies are trained on with the teacher's targets only, like unlabelled text; the tags augmentation would give
 them are not used (a replaced word can make them wrong, and the teacher reads the whole copy).
 
