@@ -73,7 +73,7 @@ def main() -> None:
     started = time.monotonic()
     fitted = fit_model(model, fit_sentences, str(fit_path), args.per_type, args.batch_size, isotonic=args.isotonic)
     fit_seconds = time.monotonic() - started
-    mapped = dataclasses.replace(model, calibration=fitted.calibration)
+    with_map = fitted.calibration
     fitted = dataclasses.replace(fitted, calibration=dataclasses.replace(fitted.calibration, score_map=None))
     calibrated = dataclasses.replace(model, calibration=fitted.calibration)
     evaluation = evaluate_sentences(calibrated, test, args.batch_size)
@@ -100,13 +100,11 @@ def main() -> None:
     test_scores, test_correct = _flat_outcomes(scores.calibrated, evaluation.predicted, gold)
     result["floor"] = _floor(test_scores)
     if args.isotonic:
-        on_map = evaluate_sentences(mapped, test, args.batch_size)
-        assert on_map.entity_scores is not None and on_map.entity_scores.calibrated is not None
-        map_scores, map_correct = _flat_outcomes(on_map.entity_scores.calibrated, on_map.predicted, gold)
-        knots = len(mapped.calibration.score_map or ())
+        # the map comes after the temperature and never changes the entities: the same test scores, mapped
+        map_scores = np.asarray(with_map.map_scores(test_scores))
         result["isotonic"] = {
-            "knots": knots,
-            **summarise(map_scores, map_correct).to_dict(),
+            "knots": len(with_map.score_map or ()),
+            **summarise(map_scores, test_correct).to_dict(),
             "floor": _floor(map_scores),
         }
     print(json.dumps(result, indent=2))
