@@ -86,7 +86,7 @@ def main() -> None:
     result = {
         "model": args.model,
         "backend": model.backend,
-        "calibration": fitted.calibration.to_dict(),
+        "calibration": with_map.to_dict(),  # with --isotonic: the map's knots, and its held-out ECE on the fit file
         "per_type_evidence": None if fitted.evidence is None else dataclasses.asdict(fitted.evidence),
         "fit_seconds": round(fit_seconds, 1),
         "fit": str(fit_path),

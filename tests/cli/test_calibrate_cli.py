@@ -64,8 +64,15 @@ def test_calibrate_isotonic_saves_a_score_map_that_loaders_use(
     assert main(["-q", "calibrate", str(copy), "--data", str(tiny_data), "--per-type", "no", "--isotonic"]) == 0
     calibration = read_calibration(copy / CALIBRATION_FILE)
     assert calibration is not None and calibration.score_map is not None
-    assert "isotonic map" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "isotonic map" in out
     assert load_tagging_model(str(copy)).calibration == calibration
+    # the ECE it records is held out (tests/decoding/test_temperature_fit.py checks the value), and the log says so
+    assert calibration.ece_after is not None
+    assert (
+        f"{calibration.ece_after:.4f} calibrated (the map held out: fitted on half the documents, measured on the other"
+        in out
+    )
 
 
 def test_predict_min_score_drops_exactly_the_entities_below_it(

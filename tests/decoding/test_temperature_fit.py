@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from chain_oracle import IOB2_LABELS, iob2_constraints, path_probabilities, random_chain
 
+from bertner.data.conll import Sentence
 from bertner.decoding.calibration import fit_calibration, isotonic_map
 from bertner.decoding.chain import LinearChain
+from bertner.decoding.entities import score_entities
 from bertner.decoding.temperature import Calibration, read_calibration, write_calibration
 from bertner.decoding.words import WordScores
+from bertner.evaluation.calibration import reliability
 from bertner.evaluation.spans import Entity, chunks
+from bertner.inference.calibrate import fit_model
+from bertner.labels import Scheme
 
 
 def true_logits(sentences: int, words: int, seed: int) -> np.ndarray:
@@ -112,6 +118,45 @@ def test_an_isotonic_map_after_the_temperature_lowers_the_ece_it_leaves() -> Non
     assert mapped.temperature == plain.temperature  # the map comes after the same temperature
     assert mapped.ece_after < plain.ece_after
     assert mapped.describe().endswith(f"+ isotonic map ({len(mapped.score_map)} knots)")
+
+
+def test_calibrate_records_the_map_s_ece_on_documents_it_was_not_fitted_on() -> None:
+    words = 6
+    logits, tags = sampled(words)
+    scores = word_scores(logits * np.array([1.0, 3.0, 3.0, 0.6, 0.6]), words)
+    gold = gold_of(tags, words)
+    rows = tags.reshape(-1, words)
+    sentences = [  # 100 documents of 10 sentences
+        Sentence(words=("w",) * words, tags=tuple(IOB2_LABELS[i] for i in row), document=n // 10)
+        for n, row in enumerate(rows)
+    ]
+    model = SimpleNamespace(labels=SimpleNamespace(tags=IOB2_LABELS, scheme=Scheme.IOB2))
+    recorded = fit_model(model, sentences, "synthetic", per_type="no", word_scores=scores, isotonic=True).calibration
+    in_sample = fit_calibration(scores, gold, IOB2_LABELS, "synthetic", isotonic=True)
+    assert recorded.score_map == in_sample.score_map and recorded.temperature == in_sample.temperature
+    assert in_sample.ece_after < 1e-9  # in-sample a map fits every bin's outcomes: it measures nothing
+
+    # The oracle: fitted on even documents, scored on odd ones, and the other way; one ECE over both.
+    probabilities: list[float] = []
+    correct: list[bool] = []
+    for side in (0, 1):
+        fit = [n for n in range(len(rows)) if (n // 10) % 2 == side]
+        held = [n for n in range(len(rows)) if (n // 10) % 2 != side]
+        half = fit_calibration(
+            word_scores(np.concatenate([scores.logits[n * words : (n + 1) * words] for n in fit]), words),
+            [gold[n] for n in fit],
+            IOB2_LABELS,
+            "half",
+            isotonic=True,
+        )
+        held_scores = word_scores(np.concatenate([scores.logits[n * words : (n + 1) * words] for n in held]), words)
+        predicted = [
+            chunks([IOB2_LABELS[i] for i in row]) for row in held_scores.logits.argmax(axis=1).reshape(-1, words)
+        ]
+        probabilities += [p for row in score_entities(held_scores, predicted, IOB2_LABELS, half) for p in row]
+        correct += [entity in gold[n] for n, row in zip(held, predicted, strict=True) for entity in row]
+    assert recorded.ece_after == pytest.approx(reliability(np.array(probabilities), np.array(correct)).ece)
+    assert recorded.ece_after > 0.002
 
 
 def test_nothing_predicted_is_refused_by_name() -> None:

@@ -21,8 +21,9 @@ would drive its own to a bound.
 With `isotonic`, a score map (decoding/temperature.py) is fitted last: scikit-learn's isotonic regression of the
 entities' correctness on their probabilities at the fitted temperatures (the pool-adjacent-violators fit of the
 non-decreasing map that minimises the squared error; Zadrozny & Elkan 2002), its knots saved with the
-temperatures. It is fitted in-sample, so the `ece_after` it records on the same entities flatters it: measure
-it on other data (bench/calibration.py --isotonic).
+temperatures. It is fitted in-sample, so the `ece_after` it records on the same entities flatters it (close to 0):
+`bertner calibrate` replaces it by a held-out one (inference/calibrate.py), bench/calibration.py --isotonic
+measures the map on other data.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ class Calibration:
     ece_before: float | None = None
     """Entity-level expected calibration error (15 bins) on `fitted_on` at T = 1."""
     ece_after: float | None = None
-    """The same with this calibration."""
+    """The same with this calibration (in-sample; with a score map, held out when `bertner calibrate` fitted it)."""
 
     def __post_init__(self) -> None:
         _check_temperature("temperature", self.temperature)
