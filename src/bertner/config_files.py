@@ -133,9 +133,11 @@ def save_config(config: Config, run_dir: Path) -> Path:
 SAVED_WITHOUT_KEY: dict[str, dict[str, Any]] = {
     "model": {"case_features": False, "crf": False},
     "train": {"bf16": False, "crf_lr": None},
+    "distill": {"transfer_copies": 0.0},
 }
 """What a saved run's missing keys mean: it was written before the key existed, so it was trained without the
-feature, whatever today's default (since 2026-11-30 the defaults turn these on). A run saved before 2026-12-06
+feature, whatever today's default (since 2026-11-30 the defaults turn these on; `bertner distill` makes a
+transfer set by default since 2026-12-06). A run saved before 2026-12-06
 dropped a key whose value was None; crf_lr has existed as long as the CRF, so a record without it had None
 (its default until 2026-11-30). Every other key that may be None defaults to None. Records written since keep
 every key (Config.to_dict)."""

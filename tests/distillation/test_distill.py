@@ -67,7 +67,7 @@ def _student_config(tiny_bert: Path, **distill: Any) -> Config:
     return Config(
         model=ModelConfig(encoder=str(tiny_bert)),
         train=TrainConfig(epochs=1, batch_size=4, lr=1e-3, warmup_ratio=0.0, bf16=False, seed=3),
-        distill=DistillConfig(temperature=TEMPERATURE, **distill),
+        distill=DistillConfig(temperature=TEMPERATURE, **{"transfer_copies": 0.0, **distill}),
     )
 
 
@@ -231,6 +231,13 @@ def test_the_cli_student_is_an_ordinary_run_that_records_its_teacher(
         unlabeled=(str(text.resolve()),),
     )
     assert (student / "eval" / "valid" / "metrics.json").is_file()
+    # by default one transfer copy of each training sentence, scored by the teacher beside train and the text
+    assert recorded.transfer_copies == 1.0
+    assert sorted(path.name for path in (tmp_path / "cache").rglob("*.npz")) == [
+        "train.npz",
+        "transfer.npz",
+        "unlabeled.npz",
+    ]
     assert main(["-q", "evaluate", "--model", str(student), "--data", str(tiny_data / "test.conll")]) == 0
     # a plain train run records that it was not distilled, and resuming the student as one is refused
     assert load_config(None).distill.teacher == ""
@@ -277,3 +284,11 @@ def test_a_distill_section_reads_from_toml_and_names_bad_keys(tmp_path: Path) ->
     path.write_text("[distill]\ntransfer_copies = -2\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"distill\.transfer_copies must be a number at least 0, not -2"):
         load_config(path)
+
+
+def test_a_student_recorded_before_transfer_sets_were_the_default_reads_back_as_made_without_one(
+    tmp_path: Path,
+) -> None:
+    assert load_config(None).distill.transfer_copies == 1.0  # today's default
+    (tmp_path / "bertner.toml").write_text('[distill]\nteacher = "/runs/teacher"\nalpha = 0.5\n', encoding="utf-8")
+    assert read_saved_config(tmp_path).distill == DistillConfig(teacher="/runs/teacher", transfer_copies=0.0)

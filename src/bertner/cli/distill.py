@@ -54,7 +54,7 @@ def add_parser(commands: Any) -> None:
         metavar="R",
         help=(
             "augmented copies of each training sentence (mention + token replacement) that the teacher tags, "
-            "trained on with its targets only (default 0: none; 1: one each)"
+            "trained on with its targets only (default 1: one each; 0: none)"
         ),
     )
     group.add_argument(
