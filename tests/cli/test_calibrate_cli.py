@@ -52,6 +52,7 @@ def test_calibrate_writes_the_temperature_that_every_loader_then_uses(
     assert 0 <= section["before"]["ece"] <= 1 and 0 <= section["after"]["ece"] <= 1
     assert section["before"]["ece"] != section["after"]["ece"]
     assert section["calibration"].startswith(f"T = {calibration.temperature:.3g}, fitted on ")
+    assert "in-sample" not in section["calibration"]  # fitted on dev, measured on test
     report = (output / "report.md").read_text(encoding="utf-8")
     assert "## Entity calibration" in report and "| T = 1 | " in report and "| calibrated | " in report
     assert "reliability.png" in report and (output / "reliability.png").stat().st_size > 1000
@@ -73,6 +74,12 @@ def test_calibrate_isotonic_saves_a_score_map_that_loaders_use(
         f"{calibration.ece_after:.4f} calibrated (the map held out: fitted on half the documents, measured on the other"
         in out
     )
+    # a report on the very sentences the map was fitted on says that its ECE there is in-sample
+    output = tmp_path / "report"
+    argv = ["-q", "evaluate", "--model", str(copy), "--data", str(tiny_data), "--split", "valid", "--output"]
+    assert main([*argv, str(output)]) == 0
+    section = json.loads((output / "metrics.json").read_text(encoding="utf-8"))["calibration"]
+    assert section["calibration"].endswith("fitted on (in-sample, which a score map fits to about 0)")
 
 
 def test_predict_min_score_drops_exactly_the_entities_below_it(
@@ -117,3 +124,4 @@ def test_train_fits_the_temperature_on_valid(trained_run: Path) -> None:
         return
     assert calibration.fitted_on is not None and calibration.fitted_on.startswith("valid split (")
     assert report["calibration"]["after"]["ece"] == pytest.approx(calibration.ece_after)
+    assert report["calibration"]["calibration"].endswith("measured here on the sentences it was fitted on (in-sample)")

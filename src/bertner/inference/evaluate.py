@@ -61,6 +61,10 @@ def evaluate_sentences(
     else:
         raw = score_entities(word_scores, tagged.entities, model.labels.tags, None, batch_size)
         how = calibration.describe() + (f", fitted on {calibration.fitted_on}" if calibration.fitted_on else "")
+        source = sentences[0].source if sentences else ""
+        if source and calibration.fitted_on and source in calibration.fitted_on:
+            flatters = ", which a score map fits to about 0" if calibration.score_map is not None else ""
+            how += f"; measured here on the sentences it was fitted on (in-sample{flatters})"
         scores = EntityScores(raw=tuple(map(tuple, raw)), calibrated=tagged.scores, calibration=how)
     return Evaluation(sentences, tagged.tags, score(gold, tagged.tags), model.types, tagged.loss, scores)
 
