@@ -71,7 +71,8 @@ def main() -> None:
     fit_sentences, _ = read_file(fit_path, model.config.data)
     test, _ = read_file(test_path, model.config.data)
     started = time.monotonic()
-    fitted = fit_model(model, fit_sentences, str(fit_path), args.per_type, args.batch_size, isotonic=args.isotonic)
+    isotonic = "yes" if args.isotonic else "no"  # the temperature alone, then with the map: both, whatever auto says
+    fitted = fit_model(model, fit_sentences, str(fit_path), args.per_type, args.batch_size, isotonic=isotonic)
     fit_seconds = time.monotonic() - started
     with_map = fitted.calibration
     fitted = dataclasses.replace(fitted, calibration=dataclasses.replace(fitted.calibration, score_map=None))
@@ -88,6 +89,7 @@ def main() -> None:
         "backend": model.backend,
         "calibration": with_map.to_dict(),  # with --isotonic: the map's knots, and its held-out ECE on the fit file
         "per_type_evidence": None if fitted.evidence is None else dataclasses.asdict(fitted.evidence),
+        "map_evidence": None if fitted.map_evidence is None else dataclasses.asdict(fitted.map_evidence),
         "fit_seconds": round(fit_seconds, 1),
         "fit": str(fit_path),
         "test": str(test_path),

@@ -18,7 +18,7 @@ from bertner.decoding.temperature import Calibration, read_calibration, write_ca
 from bertner.decoding.words import WordScores
 from bertner.evaluation.calibration import reliability
 from bertner.evaluation.spans import Entity, chunks
-from bertner.inference.calibrate import fit_model
+from bertner.inference.calibrate import MIN_MAP_ENTITIES, fit_model
 from bertner.labels import Scheme
 
 
@@ -131,7 +131,8 @@ def test_calibrate_records_the_map_s_ece_on_documents_it_was_not_fitted_on() -> 
         for n, row in enumerate(rows)
     ]
     model = SimpleNamespace(labels=SimpleNamespace(tags=IOB2_LABELS, scheme=Scheme.IOB2))
-    recorded = fit_model(model, sentences, "synthetic", per_type="no", word_scores=scores, isotonic=True).calibration
+    fitted = fit_model(model, sentences, "synthetic", per_type="no", word_scores=scores, isotonic="yes")
+    recorded = fitted.calibration
     in_sample = fit_calibration(scores, gold, IOB2_LABELS, "synthetic", isotonic=True)
     assert recorded.score_map == in_sample.score_map and recorded.temperature == in_sample.temperature
     assert in_sample.ece_after < 1e-9  # in-sample a map fits every bin's outcomes: it measures nothing
@@ -157,6 +158,20 @@ def test_calibrate_records_the_map_s_ece_on_documents_it_was_not_fitted_on() -> 
         correct += [entity in gold[n] for n, row in zip(held, predicted, strict=True) for entity in row]
     assert recorded.ece_after == pytest.approx(reliability(np.array(probabilities), np.array(correct)).ece)
     assert recorded.ece_after > 0.002
+    assert fitted.map_evidence is not None and fitted.map_evidence.with_map == recorded.ece_after
+    assert fitted.map_evidence.entities == len(correct)
+
+    # auto keeps the map here, where one temperature cannot fix both types and there are enough entities ...
+    assert len(correct) >= MIN_MAP_ENTITIES and fitted.map_evidence.helps
+    auto = fit_model(model, sentences, "synthetic", per_type="no", word_scores=scores, isotonic="auto")
+    assert auto.calibration == recorded
+    assert "score map kept (held-out ECE" in auto.summary()
+    # ... and not with too few, whatever their held-out ECE says
+    few = word_scores(scores.logits[: 100 * words], words)
+    small = fit_model(model, sentences[:100], "synthetic", per_type="no", word_scores=few, isotonic="auto")
+    assert small.calibration.score_map is None and small.map_evidence is not None
+    assert small.calibration == fit_calibration(few, gold[:100], IOB2_LABELS, "synthetic")
+    assert "score map not kept" in small.summary()
 
 
 def test_nothing_predicted_is_refused_by_name() -> None:

@@ -11,14 +11,20 @@ fitted, and each is scored by the log loss of the predicted entities of the othe
 are used when their held-out log loss, summed over both halves, is lower; in-sample they always look better,
 having more parameters.
 
-With an isotonic score map (`isotonic=True`) the ECE recorded after calibration is held out the same way: the
-temperatures and the map are fitted on one half and the other half's entities scored with them, both ways. Measured
-in-sample, a map that can bend to every bin's outcomes shows an ECE close to 0, which says nothing.
+An isotonic score map after the temperatures (decoding/calibration.py) is judged on the same halves: the
+temperatures and the map are fitted on one half and the other half's entities scored with them, both ways, and the
+entity ECE of those held-out scores is taken with the map and without it. `isotonic="auto"` (what `bertner train`
+uses) keeps the map when it lowers that held-out ECE and the data has at least MIN_MAP_ENTITIES predicted entities
+(a map needs many: its knots are fitted, not one number); "yes" keeps it regardless. With a map, the ECE recorded
+after calibration is the held-out one: measured in-sample, a map that can bend to every bin's outcomes shows an
+ECE close to 0, which says nothing. On CoNLL-2003 the map lowered the test ECE in every comparison measured
+(docs/results.md, "The score map on the transfer-set students").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import math
 from collections.abc import Sequence
@@ -43,6 +49,9 @@ from bertner.layout import CALIBRATION_FILE
 logger = logging.getLogger(__name__)
 
 PER_TYPE_CHOICES = ("auto", "yes", "no")
+ISOTONIC_CHOICES = ("auto", "yes", "no")
+MIN_MAP_ENTITIES = 1000
+"""The fewest predicted entities for `isotonic="auto"` to consider a score map."""
 
 
 @dataclass(frozen=True)
@@ -59,11 +68,26 @@ class PerTypeEvidence:
 
 
 @dataclass(frozen=True)
+class MapEvidence:
+    """The entity ECE of both halves' held-out scores (see the module), with the temperatures alone and with the map."""
+
+    without_map: float
+    with_map: float
+    entities: int
+
+    @property
+    def helps(self) -> bool:
+        return self.with_map < self.without_map
+
+
+@dataclass(frozen=True)
 class Fitted:
-    """A fitted calibration, and the evidence that chose between one temperature and per-type ones (auto only)."""
+    """A fitted calibration, and the evidence that chose between one temperature and per-type ones (auto only),
+    and the evidence for a score map (None when none was asked for, or a half predicts nothing)."""
 
     calibration: Calibration
     evidence: PerTypeEvidence | None = None
+    map_evidence: MapEvidence | None = None
 
     def summary(self) -> str:
         """One line: the temperature, the ECE before and after on the fitting data, and the per-type evidence."""
@@ -74,6 +98,15 @@ class Fitted:
             text += " (the map held out: fitted on half the documents, measured on the other)" if c.score_map else ""
         elif c.ece_before is not None:
             text += f": ECE {c.ece_before:.4f} at T = 1 (the map's not measured: a half predicts no entity)"
+        if self.map_evidence is not None:
+            m = self.map_evidence
+            verdict = "kept" if c.score_map is not None else "not kept"
+            if c.score_map is None and m.helps:
+                verdict += f": fewer than {MIN_MAP_ENTITIES} entities"
+            text += (
+                f"; score map {verdict} (held-out ECE {m.with_map:.4f} with it, {m.without_map:.4f} without, "
+                f"{m.entities} entities)"
+            )
         if self.evidence is not None:
             e = self.evidence
             verdict = "kept" if e.helps else "not kept"
@@ -100,7 +133,7 @@ def fit_model(
     batch_size: int = 64,
     progress: bool = False,
     word_scores: WordScores | None = None,
-    isotonic: bool = False,
+    isotonic: str = "no",
 ) -> Fitted:
     """The temperature that calibrates `model`'s entity probabilities on `sentences` (labelled).
 
@@ -108,13 +141,19 @@ def fit_model(
         fitted_on: recorded with the calibration, e.g. the data file.
         per_type: `yes`, `no`, or `auto` (see the module).
         word_scores: the model's raw scores of `sentences`, when they are at hand (not scored again).
-        isotonic: also fit a score map after the temperature (decoding/calibration.py).
+        isotonic: a score map after the temperature (decoding/calibration.py): `yes`, `no`, or `auto` (see the
+            module; auto without scikit-learn installed: no map, and the log says why).
 
     Raises:
-        UserError: when the model predicts no entity in `sentences`, or `per_type` is not a choice.
+        UserError: when the model predicts no entity in `sentences`, or `per_type` or `isotonic` is not a choice.
     """
     if per_type not in PER_TYPE_CHOICES:
         raise UserError(f"per_type must be one of {', '.join(PER_TYPE_CHOICES)}, not {per_type!r}")
+    if isotonic not in ISOTONIC_CHOICES:
+        raise UserError(f"isotonic must be one of {', '.join(ISOTONIC_CHOICES)}, not {isotonic!r}")
+    if isotonic == "auto" and not _has_sklearn():
+        logger.info("no score map considered: it needs scikit-learn (pip install scikit-learn)")
+        isotonic = "no"
     if word_scores is None:
         words, documents = [s.words for s in sentences], [s.document for s in sentences]
         word_scores = model.word_scores(words, batch_size, progress, documents)
@@ -124,16 +163,22 @@ def fit_model(
     if per_type == "auto":
         evidence = _per_type_evidence(word_scores, gold, sentences, labels, scheme, batch_size)
     use_per_type = per_type == "yes" or (evidence is not None and evidence.helps)
+    map_evidence = None
+    if isotonic != "no":
+        map_evidence = _map_evidence(word_scores, gold, sentences, labels, scheme, use_per_type, batch_size)
+    keep_map = isotonic == "yes" or (
+        map_evidence is not None and map_evidence.entities >= MIN_MAP_ENTITIES and map_evidence.helps
+    )
     try:
         calibration = fit_calibration(
-            word_scores, gold, labels, fitted_on, scheme, use_per_type, batch_size=batch_size, isotonic=isotonic
+            word_scores, gold, labels, fitted_on, scheme, use_per_type, batch_size=batch_size, isotonic=keep_map
         )
     except ValueError as error:
         raise UserError(str(error)) from error
-    if isotonic:  # in-sample, a map scores close to 0: record what it does on documents it was not fitted on
-        held_out = _held_out_ece(word_scores, gold, sentences, labels, scheme, use_per_type, batch_size)
+    if keep_map:  # in-sample, a map scores close to 0: record what it does on documents it was not fitted on
+        held_out = None if map_evidence is None else map_evidence.with_map
         calibration = dataclasses.replace(calibration, ece_after=held_out)
-    return Fitted(calibration, evidence)
+    return Fitted(calibration=calibration, evidence=evidence, map_evidence=map_evidence)
 
 
 def save_calibration(model: TaggingModel, calibration: Calibration) -> Path:
@@ -152,7 +197,11 @@ def _halves(sentences: Sequence[Sentence]) -> list[list[int]]:
     return [[i for i, s in enumerate(sentences) if rank[s.document] % 2 == side] for side in (0, 1)]
 
 
-def _held_out_ece(
+def _has_sklearn() -> bool:
+    return importlib.util.find_spec("sklearn") is not None
+
+
+def _map_evidence(
     scores: WordScores,
     gold: Sequence[Sequence[Entity]],
     sentences: Sequence[Sentence],
@@ -160,10 +209,11 @@ def _held_out_ece(
     scheme: Scheme,
     per_type: bool,
     batch_size: int,
-) -> float | None:
-    """The entity ECE of a temperature and map fitted on one half (_halves) and applied to the other, both ways,
-    over the entities of both; None when a half has no predicted entity."""
-    probabilities: list[float] = []
+) -> MapEvidence | None:
+    """The entity ECE of temperatures and a map fitted on one half (_halves) and applied to the other, both ways,
+    over the entities of both, with the map and without; None when a half has no predicted entity."""
+    with_map: list[float] = []
+    without_map: list[float] = []
     correct: list[bool] = []
     halves = _halves(sentences)
     for fit_half, test_half in (halves, halves[::-1]):
@@ -183,10 +233,20 @@ def _held_out_ece(
         except ValueError:  # nothing predicted in the fitting half
             return None
         correct += [c for row in entity_outcomes([gold[i] for i in test_half], predicted) for c in row]
-        probabilities += [p for row in score_entities(test_scores, predicted, labels, fitted, batch_size) for p in row]
+        at_temperatures = dataclasses.replace(fitted, score_map=None)
+        temperatures = [
+            p for row in score_entities(test_scores, predicted, labels, at_temperatures, batch_size) for p in row
+        ]
+        with_map += fitted.map_scores(temperatures)
+        without_map += temperatures
     if not correct:
         return None
-    return reliability(np.asarray(probabilities), np.asarray(correct, dtype=bool)).ece
+    outcomes = np.asarray(correct, dtype=bool)
+    return MapEvidence(
+        without_map=reliability(np.asarray(without_map), outcomes).ece,
+        with_map=reliability(np.asarray(with_map), outcomes).ece,
+        entities=len(correct),
+    )
 
 
 def _per_type_evidence(
@@ -245,7 +305,8 @@ def calibrate_run(
 ) -> tuple[InferenceModel, WordScores | None]:
     """What `bertner train` does once the best model is saved: fit the temperature on the valid split (one
     scoring pass), save it in the run folder and return the model with it, and the valid split's scores for
-    its evaluation. Where nothing can be fitted (no valid sentence, or no entity predicted in them) a stale
+    its evaluation. Per-type temperatures and a score map are kept where held-out evidence says they help (the
+    module). Where nothing can be fitted (no valid sentence, or no entity predicted in them) a stale
     calibration file is removed and the model returned as it was."""
     path = model_folder(model) / CALIBRATION_FILE
     if not valid:
@@ -255,7 +316,9 @@ def calibrate_run(
     scores = model.word_scores(words, batch_size, progress, documents)
     fitted_on = valid[0].source or "the valid split"
     try:
-        fitted = fit_model(model, valid, f"valid split ({fitted_on})", "auto", batch_size, word_scores=scores)
+        fitted = fit_model(
+            model, valid, f"valid split ({fitted_on})", "auto", batch_size, word_scores=scores, isotonic="auto"
+        )
     except UserError as error:
         logger.warning("entity scores not calibrated: %s", error)
         path.unlink(missing_ok=True)
