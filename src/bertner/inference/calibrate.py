@@ -159,13 +159,16 @@ def fit_model(
         word_scores = model.word_scores(words, batch_size, progress, documents)
     gold = [chunks(s.tags) for s in sentences]
     labels, scheme = model.labels.tags, model.labels.scheme
+    # held-out evidence (per-type temperatures, the score map) comes from two halves, split and decoded once
+    needs_halves = per_type == "auto" or isotonic != "no"
+    halves = _halves(word_scores, gold, sentences, labels, scheme, batch_size) if needs_halves else []
     evidence = None
     if per_type == "auto":
-        evidence = _per_type_evidence(word_scores, gold, sentences, labels, scheme, batch_size)
+        evidence = _per_type_evidence(halves, labels, scheme, batch_size)
     use_per_type = per_type == "yes" or (evidence is not None and evidence.helps)
     map_evidence = None
     if isotonic != "no":
-        map_evidence = _map_evidence(word_scores, gold, sentences, labels, scheme, use_per_type, batch_size)
+        map_evidence = _map_evidence(halves, labels, scheme, use_per_type, batch_size)
     keep_map = isotonic == "yes" or (
         map_evidence is not None and map_evidence.entities >= MIN_MAP_ENTITIES and map_evidence.helps
     )
@@ -188,13 +191,39 @@ def save_calibration(model: TaggingModel, calibration: Calibration) -> Path:
     return path
 
 
-def _halves(sentences: Sequence[Sentence]) -> list[list[int]]:
-    """The sentence indices of alternate documents (of alternate sentences where there is one document)."""
+@dataclass(frozen=True)
+class _Half:
+    """One half of the calibration data (alternate documents), decoded once for both kinds of held-out evidence."""
+
+    scores: WordScores
+    gold: list[Sequence[Entity]]
+    predicted: list[list[Entity]]
+    correct: list[bool]
+    """Whether each predicted entity is right, flattened over sentences."""
+
+
+def _halves(
+    scores: WordScores,
+    gold: Sequence[Sequence[Entity]],
+    sentences: Sequence[Sentence],
+    labels: Sequence[str],
+    scheme: Scheme,
+    batch_size: int,
+) -> list[_Half]:
+    """The sentences of alternate documents (of alternate sentences where there is one document), as two halves."""
     documents = sorted({s.document for s in sentences})
     rank = {document: index for index, document in enumerate(documents)}
     if len(documents) < 2:
-        return [list(range(side, len(sentences), 2)) for side in (0, 1)]
-    return [[i for i, s in enumerate(sentences) if rank[s.document] % 2 == side] for side in (0, 1)]
+        sides = [list(range(side, len(sentences), 2)) for side in (0, 1)]
+    else:
+        sides = [[i for i, s in enumerate(sentences) if rank[s.document] % 2 == side] for side in (0, 1)]
+    halves = []
+    for indices in sides:
+        half_scores, half_gold = _subset(scores, indices), [gold[i] for i in indices]
+        predicted = entities_of(decode_words(half_scores, batch_size).label_ids, labels, scheme)
+        correct = [c for row in entity_outcomes(half_gold, predicted) for c in row]
+        halves.append(_Half(scores=half_scores, gold=half_gold, predicted=predicted, correct=correct))
+    return halves
 
 
 def _has_sklearn() -> bool:
@@ -202,40 +231,24 @@ def _has_sklearn() -> bool:
 
 
 def _map_evidence(
-    scores: WordScores,
-    gold: Sequence[Sequence[Entity]],
-    sentences: Sequence[Sentence],
-    labels: Sequence[str],
-    scheme: Scheme,
-    per_type: bool,
-    batch_size: int,
+    halves: Sequence[_Half], labels: Sequence[str], scheme: Scheme, per_type: bool, batch_size: int
 ) -> MapEvidence | None:
     """The entity ECE of temperatures and a map fitted on one half (_halves) and applied to the other, both ways,
     over the entities of both, with the map and without; None when a half has no predicted entity."""
     with_map: list[float] = []
     without_map: list[float] = []
     correct: list[bool] = []
-    halves = _halves(sentences)
-    for fit_half, test_half in (halves, halves[::-1]):
-        test_scores = _subset(scores, test_half)
-        predicted = entities_of(decode_words(test_scores, batch_size).label_ids, labels, scheme)
+    for fit, test in (halves, halves[::-1]):
         try:
             fitted = fit_calibration(
-                _subset(scores, fit_half),
-                [gold[i] for i in fit_half],
-                labels,
-                "half",
-                scheme,
-                per_type,
-                batch_size=batch_size,
-                isotonic=True,
+                fit.scores, fit.gold, labels, "half", scheme, per_type, batch_size=batch_size, isotonic=True
             )
         except ValueError:  # nothing predicted in the fitting half
             return None
-        correct += [c for row in entity_outcomes([gold[i] for i in test_half], predicted) for c in row]
+        correct += test.correct
         at_temperatures = dataclasses.replace(fitted, score_map=None)
         temperatures = [
-            p for row in score_entities(test_scores, predicted, labels, at_temperatures, batch_size) for p in row
+            p for row in score_entities(test.scores, test.predicted, labels, at_temperatures, batch_size) for p in row
         ]
         with_map += fitted.map_scores(temperatures)
         without_map += temperatures
@@ -250,34 +263,24 @@ def _map_evidence(
 
 
 def _per_type_evidence(
-    scores: WordScores,
-    gold: Sequence[Sequence[Entity]],
-    sentences: Sequence[Sentence],
-    labels: Sequence[str],
-    scheme: Scheme,
-    batch_size: int,
+    halves: Sequence[_Half], labels: Sequence[str], scheme: Scheme, batch_size: int
 ) -> PerTypeEvidence | None:
     """Both halves' held-out log loss of a global and a per-type fit; None when a half has no predicted entity."""
-    halves = _halves(sentences)
     losses = {"global": 0.0, "per_type": 0.0}
     count = 0
-    for fit_half, test_half in (halves, halves[::-1]):
-        fit_scores, test_scores = _subset(scores, fit_half), _subset(scores, test_half)
-        fit_gold, test_gold = [gold[i] for i in fit_half], [gold[i] for i in test_half]
-        predicted = entities_of(decode_words(test_scores, batch_size).label_ids, labels, scheme)
-        correct = [c for row in entity_outcomes(test_gold, predicted) for c in row]
-        if not correct:
+    for fit, test in (halves, halves[::-1]):
+        if not test.correct:
             return None
         for name, per_type in (("global", False), ("per_type", True)):
             try:
-                fitted = fit_calibration(fit_scores, fit_gold, labels, "half", scheme, per_type, batch_size=batch_size)
+                fitted = fit_calibration(fit.scores, fit.gold, labels, "half", scheme, per_type, batch_size=batch_size)
             except ValueError:  # nothing predicted in the fitting half
                 return None
             probabilities = [
-                p for row in score_entities(test_scores, predicted, labels, fitted, batch_size) for p in row
+                p for row in score_entities(test.scores, test.predicted, labels, fitted, batch_size) for p in row
             ]
-            losses[name] += _log_loss(probabilities, correct)
-        count += len(correct)
+            losses[name] += _log_loss(probabilities, test.correct)
+        count += len(test.correct)
     return PerTypeEvidence(losses["global"] / count, losses["per_type"] / count, count)
 
 
